@@ -222,7 +222,7 @@ def _serve(config: dict[str, Any]) -> None:
             auth_data.login.decode(),
             auth_data.password.decode(),
         ) == (user, password)
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd sends 535
 
     def factory() -> SMTP:
         return SMTP(

@@ -218,7 +218,6 @@ class SmtpChannel:
         mail["Date"] = format_datetime(self._clock.now())
         mail["Message-ID"] = message_id_for(message.dedupe_key, self.message_id_domain)
         mail["X-Vault-Dedupe-Key"] = message.dedupe_key
-        mail["Content-Language"] = message.language
         # RFC 3834: stops vacation auto-replies from answering the vault.
         mail["Auto-Submitted"] = "auto-generated"
         mail.set_content(message.text, subtype="plain", charset="utf-8")
@@ -234,6 +233,9 @@ class SmtpChannel:
                 subtype=subtype,
                 filename=attachment.filename,
             )
+        # Set last: turning the message multipart moves Content-* headers to the first
+        # part, and the language belongs to the whole message (RFC 3282).
+        mail["Content-Language"] = message.language
         return mail
 
     def send(self, message: OutboundMessage) -> SendResult:
