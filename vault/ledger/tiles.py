@@ -33,11 +33,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from vault.errors import InvalidInput, LedgerCorrupted
+from vault.errors import InvalidInput, LedgerCorrupted, NotFound
 from vault.ledger.merkle import HASH_SIZE, CompactRange
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "MAX_TILE_LEVEL",
     "TILE_HEIGHT",
     "TILE_WIDTH",
+    "MemoryTileSource",
     "Tile",
     "TileBuilder",
     "TileCache",
@@ -412,14 +413,28 @@ class TileBuilder:
             level = nb._levels[level_no]
             changed.add(level_no)
             promoted: list[bytes] = []
-            for h in pending:
-                if _level_push(level, h):
-                    root = level.stack[0]
+            i, n = 0, len(pending)
+            # Top up the partial tile one hash at a time (keeping its compact range),
+            # then cut whole tiles straight from the batch: the fast path.
+            while i < n and (level.hashes or n - i < TILE_WIDTH):
+                if _level_push(level, pending[i]):
                     out.append(Tile(level_no, level.index, TILE_WIDTH, b"".join(level.hashes)))
-                    promoted.append(root)
+                    promoted.append(level.stack[0])
                     level.index += 1
                     level.hashes = []
                     level.stack = []
+                i += 1
+                if not level.hashes and n - i >= TILE_WIDTH:
+                    break
+            while n - i >= TILE_WIDTH:
+                chunk = pending[i : i + TILE_WIDTH]
+                out.append(Tile(level_no, level.index, TILE_WIDTH, b"".join(chunk)))
+                promoted.append(_perfect_root(chunk))
+                level.index += 1
+                i += TILE_WIDTH
+            while i < n:
+                _level_push(level, pending[i])  # fewer than 256 left: cannot fill a tile
+                i += 1
             pending = promoted
             level_no += 1
         for level_no in sorted(changed):
@@ -429,6 +444,16 @@ class TileBuilder:
                     Tile(level_no, level.index, len(level.hashes), b"".join(level.hashes))
                 )
         return TileUpdate(out, nb)
+
+
+def _perfect_root(hashes: Sequence[bytes]) -> bytes:
+    """MTH of a power-of-two number of hashes, level by level."""
+    row = list(hashes)
+    while len(row) > 1:
+        row = [
+            _sha256(_NODE_PREFIX + row[j] + row[j + 1]).digest() for j in range(0, len(row), 2)
+        ]
+    return row[0]
 
 
 def _level_push(level: _Level, h: bytes) -> bool:
@@ -523,6 +548,34 @@ class TileCache:
         if len(self._tiles) > self.capacity:
             self._tiles.popitem(last=False)
         return tile
+
+
+class MemoryTileSource:
+    """In-memory :class:`TileSource` for tests, tools and the single-process profile.
+
+    Keeps the latest tile per ``(level, index)``; serves any prefix width of it. A
+    write that does not extend the stored tile (a rewrite of history) is refused.
+    """
+
+    def __init__(self) -> None:
+        self._tiles: dict[tuple[int, int], bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._tiles)
+
+    def write(self, tiles: Iterable[Tile]) -> None:
+        for t in tiles:
+            key = (t.level, t.index)
+            old = self._tiles.get(key)
+            if old is not None and (len(t.data) < len(old) or t.data[: len(old)] != old):
+                raise LedgerCorrupted(f"tile {t.path} would rewrite stored hashes")
+            self._tiles[key] = t.data
+
+    def tile(self, level: int, index: int, width: int) -> bytes:
+        data = self._tiles.get((level, index))
+        if data is None or len(data) < width * HASH_SIZE:
+            raise NotFound(f"no tile {tile_path(level, index, width)}")
+        return data if len(data) == width * HASH_SIZE else data[: width * HASH_SIZE]
 
 
 class TiledNodeReader:
