@@ -1,0 +1,69 @@
+"""Litestar app factory: all wiring in one place (litestar-fullstack style)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.response_cache import ResponseCacheConfig
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from api import health, problems
+from api.routes import v1
+from api.security import provide_principal, provide_vault, role_guard
+from vault.config import Settings, load_settings
+from vault.errors import VaultError
+from vault.service import Vault, open_vault
+
+
+def create_app(settings: Settings | None = None, vault: Vault | None = None) -> Litestar:
+    settings = settings or (vault.settings if vault else load_settings())
+    owned = vault is None
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if app.state.get("vault") is None:
+            app.state.vault = open_vault(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.vault.close()
+
+    app = Litestar(
+        route_handlers=[*v1.ROUTES, *health.ROUTES],
+        guards=[role_guard],
+        dependencies={
+            "vault": Provide(provide_vault, sync_to_thread=False),
+            "principal": Provide(provide_principal),
+        },
+        exception_handlers={
+            VaultError: problems.on_vault_error,
+            ValidationException: problems.on_validation,
+            HTTPException: problems.on_http,
+            Exception: problems.on_unexpected,
+        },
+        openapi_config=OpenAPIConfig(
+            title="OFPRA notification vault",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        ),
+        request_max_body_size=settings.max_json_bytes,
+        response_cache_config=ResponseCacheConfig(),
+        lifespan=[lifespan],
+        debug=False,
+    )
+    if vault is not None:
+        app.state.vault = vault
+    return app
+
+
+def app_from_env() -> Any:
+    """Entry point for ASGI servers (``uvicorn --factory api.app:app_from_env``)."""
+    return create_app()

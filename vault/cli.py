@@ -1,0 +1,170 @@
+"""``ofpra-vault``: the command line. Every command that prints data takes ``--json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import typer
+
+from vault.config import load_settings
+from vault.errors import VaultError
+from vault.principal import STAFF_ROLES
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="OFPRA notification vault")
+staff_app = typer.Typer(no_args_is_help=True, help="Staff accounts and tokens")
+keys_app = typer.Typer(no_args_is_help=True, help="Key ring")
+sweep_app = typer.Typer(no_args_is_help=True, help="Sweepers")
+app.add_typer(staff_app, name="staff")
+app.add_typer(keys_app, name="keys")
+app.add_typer(sweep_app, name="sweep")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+
+
+def emit(data: dict[str, Any], as_json: bool, human: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, default=str, sort_keys=True))
+    else:
+        typer.echo(human)
+
+
+def _vault(migrate: bool | None = None) -> Any:
+    from vault.service import open_vault
+
+    return open_vault(load_settings(), migrate=migrate)
+
+
+@app.command()
+def migrate(as_json: JsonOpt = False) -> None:
+    """Create or upgrade the database schema."""
+    from vault.db.engine import make_engine
+    from vault.db.migrate import current_revision, upgrade
+    from vault.service import prepare_data_dir
+
+    settings = load_settings()
+    if settings.profile == "embedded":
+        prepare_data_dir(settings)
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    rev = current_revision(engine)
+    engine.dispose()
+    emit({"revision": rev}, as_json, f"database at revision {rev}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (VAULT_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (VAULT_PORT)")] = None,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Run the HTTP server (migrates and generates keys on the embedded profile)."""
+    import uvicorn
+
+    from vault.staff import create_staff
+
+    overrides: dict[str, Any] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    settings = load_settings(**overrides)
+    vault = _vault()
+    try:
+        if settings.profile == "embedded":
+            issued = create_staff(vault, role="admin", name="bootstrap admin (serve)")
+            typer.echo(f"OFPRA vault (embedded profile) on {settings.effective_public_url}")
+            typer.echo(f"data directory: {settings.data_dir.resolve()}")
+            typer.echo(f"one-time admin token (shown once): {issued.token}")
+            typer.echo(f"API documentation: {settings.effective_public_url}/schema")
+    finally:
+        vault.close()
+    import os
+
+    for k, v in overrides.items():
+        os.environ["VAULT_" + k.upper()] = str(v)
+    uvicorn.run(
+        "api.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers if workers > 1 else None,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@staff_app.command("create")
+def staff_create(
+    role: Annotated[str, typer.Option(help="one of: " + ", ".join(STAFF_ROLES))],
+    name: Annotated[str, typer.Option(help="display name")],
+    structure: Annotated[str | None, typer.Option(help="structure id (professionals)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a staff member and print their bearer token (shown once)."""
+    from vault.staff import create_staff
+
+    vault = _vault()
+    try:
+        issued = create_staff(vault, role=role, name=name, structure_id=structure)
+    finally:
+        vault.close()
+    emit(asdict(issued), as_json, issued.token)
+
+
+@keys_app.command("rotate")
+def keys_rotate(as_json: JsonOpt = False) -> None:
+    """Add a key-encryption key and rewrap every applicant key (content is untouched)."""
+    from vault.keyrotation import rotate_kek
+
+    vault = _vault()
+    try:
+        report = rotate_kek(vault)
+    finally:
+        vault.close()
+    emit(asdict(report), as_json, report.summary())
+
+
+@sweep_app.command("blobs")
+def sweep_blobs(
+    dry_run: Annotated[bool, typer.Option(help="report only")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete blobs that no committed row references, after the grace period."""
+    from vault.documents import sweep_blobs as run
+
+    vault = _vault()
+    try:
+        report = run(vault, dry_run=dry_run)
+    finally:
+        vault.close()
+    emit(
+        asdict(report),
+        as_json,
+        f"scanned {report.scanned}, deleted {report.deleted}, "
+        f"kept {report.referenced} referenced and {report.kept_recent} recent",
+    )
+
+
+def _mount_optional() -> None:
+    """Sub-apps owned by other modules."""
+    try:
+        from vault.cli_legal import legal_app
+
+        app.add_typer(legal_app, name="legal")
+    except ImportError:  # pragma: no cover - during partial checkouts only
+        pass
+
+
+_mount_optional()
+
+
+def main() -> None:
+    try:
+        app()
+    except VaultError as exc:
+        typer.echo(f"error [{exc.code}]: {exc.detail}", err=True)
+        sys.exit(2)

@@ -1,0 +1,465 @@
+"""Posting and reading documents (DESIGN.md §4 and §5).
+
+Write path invariants:
+
+* the blob is written under a fresh random name *before* the row is committed, so a
+  committed row never points at a missing blob; a crash in between leaves an orphan
+  that :func:`sweep_blobs` removes after a grace period;
+* the document row and its ``POSTED`` entry commit in ONE transaction (a sequencer
+  unit), and the entry's ``at`` is the legal time of making available;
+* an ``Idempotency-Key`` makes a retried post return the first result.
+
+Read path invariants:
+
+* the applicant's first read durably commits ``FIRST_ACCESS`` (and ``NOTIFIED`` where
+  that access is the notification) *before* the first plaintext byte is produced;
+  concurrent first opens yield exactly one ``FIRST_ACCESS`` (conditional update under
+  the single writer, plus a partial unique index as a backstop);
+* staff never read plaintext through the applicant's path and never count as access;
+* another applicant's document is indistinguishable from a missing one (404).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.orm import Session as DbSession
+
+from vault.crypto.envelope import EncryptionContext, decrypt_stream, encrypt_stream
+from vault.crypto.keys import new_data_key, unwrap_applicant_key, unwrap_data_key, wrap_data_key
+from vault.crypto.keys import WrappedKey
+from vault.db.models import AccessLog, Account, Document, LedgerEntry
+from vault.errors import (
+    AccountClosed,
+    AccountOptedOut,
+    Forbidden,
+    IdempotencyConflict,
+    InvalidInput,
+    NotFound,
+)
+from vault.ledger.entries import EntryType, parse_entry, subject_commitment
+from vault.ledger.sequencer import LedgerAppender
+from vault.pdf.validate import inspect_pdf
+from vault.principal import Principal
+from vault.service import Vault
+from vault.storage import new_blob_name
+
+TYPE_CODE_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
+READ_CHUNK = 1024 * 1024
+STAFF_VIEW_ROLES = ("agent", "legal", "court")
+
+#: Hooks run inside the first-access unit (the notification rules plug in here).
+FirstAccessHook = Callable[[DbSession, LedgerAppender, Document, Account, datetime], None]
+PostedHook = Callable[[DbSession, LedgerAppender, Document, Account], None]
+
+
+class DocumentNotFound(NotFound):
+    code = "document_not_found"
+    title = "No such document"
+
+
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+    title = "No such account"
+
+
+@dataclass(frozen=True)
+class PostedDocument:
+    document_id: str
+    created: bool
+    sha256: str
+    size: int
+    posted_at: datetime
+    seq: int | None
+
+
+@dataclass(frozen=True)
+class OpenedDocument:
+    document_id: str
+    title: str
+    size: int
+    sha256: str
+    chunks: Iterator[bytes]
+
+
+def _file_chunks(f: BinaryIO, size: int = READ_CHUNK) -> Iterator[bytes]:
+    while True:
+        b = f.read(size)
+        if not b:
+            return
+        yield b
+
+
+def _sha256_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    n = 0
+    with path.open("rb") as f:
+        for b in _file_chunks(f):
+            h.update(b)
+            n += len(b)
+    return h.hexdigest(), n
+
+
+def _check_postable(acc: Account | None) -> Account:
+    if acc is None:
+        raise AccountNotFound()
+    if acc.status == "closed":
+        raise AccountClosed()
+    if acc.status == "opted_out":
+        raise AccountOptedOut()
+    return acc
+
+
+def post_document(
+    vault: Vault,
+    actor: Principal,
+    account_id: str,
+    source: Path,
+    *,
+    type_code: str,
+    title: str,
+    idempotency_key: str | None = None,
+) -> PostedDocument:
+    """Post the PDF at ``source`` to an applicant. The caller owns ``source``."""
+    if actor.role != "agent":
+        raise Forbidden()
+    if not TYPE_CODE_RE.fullmatch(type_code or ""):
+        raise InvalidInput("type must be an upper-case code such as CONVOCATION", field="type")
+    title = (title or "").strip()
+    if not 1 <= len(title) <= 300:
+        raise InvalidInput("title must be 1 to 300 characters", field="title")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
+        raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
+
+    with vault.read() as s:
+        acc = _check_postable(s.get(Account, account_id))
+        upload_sha, _ = _sha256_file(source)
+        request_digest = hashlib.sha256(f"{type_code}\n{title}\n{upload_sha}".encode()).hexdigest()
+        if idempotency_key is not None:
+            existing = s.scalar(
+                select(Document).where(
+                    Document.account_id == account_id, Document.idempotency_key == idempotency_key
+                )
+            )
+            if existing is not None:
+                return _replay(existing, request_digest)
+
+    inspect_pdf(source, max_size=vault.settings.max_upload_bytes)
+    sealed = _seal(vault, source)
+    try:
+        return _store_and_commit(
+            vault, actor, acc, sealed, type_code, title, idempotency_key, request_digest
+        )
+    finally:
+        if sealed != source:
+            sealed.unlink(missing_ok=True)
+
+
+def _replay(existing: Document, request_digest: str) -> PostedDocument:
+    if existing.request_digest != request_digest:
+        raise IdempotencyConflict()
+    return PostedDocument(
+        existing.id, False, existing.sha256, existing.size, existing.posted_at, None
+    )
+
+
+def _seal(vault: Vault, source: Path) -> Path:
+    sealer = vault.extras.get("sealer")
+    if sealer is None:
+        return source
+    out = source.with_name(source.name + ".sealed")
+    sealer.seal_file(source, out)
+    return out
+
+
+def _store_and_commit(
+    vault: Vault,
+    actor: Principal,
+    acc: Account,
+    sealed: Path,
+    type_code: str,
+    title: str,
+    idempotency_key: str | None,
+    request_digest: str,
+) -> PostedDocument:
+    document_id = str(uuid.uuid4())
+    applicant_key = unwrap_applicant_key(
+        vault.keyring, WrappedKey(acc.kek_version, acc.wrapped_key or b""), acc.id
+    )
+    data_key = new_data_key()
+    ctx = EncryptionContext(acc.id, document_id, acc.key_version)
+    digest = hashlib.sha256()
+    size = 0
+
+    def plaintext() -> Iterator[bytes]:
+        nonlocal size
+        with sealed.open("rb") as f:
+            for b in _file_chunks(f):
+                digest.update(b)
+                size += len(b)
+                yield b
+
+    blob_name = new_blob_name()
+    vault.blobs.put(blob_name, encrypt_stream(data_key, ctx, plaintext()))
+    sha = digest.hexdigest()
+    wrapped_dk = wrap_data_key(applicant_key, data_key, acc.id, document_id)
+    posted_hooks: list[PostedHook] = vault.extras.get("posted_hooks", [])
+    account_id = acc.id
+    salt, agdref = acc.subject_salt or b"", acc.agdref
+
+    def unit(s: DbSession, ledger: LedgerAppender) -> PostedDocument:
+        row = _check_postable(s.get(Account, account_id))
+        at = vault.clock.now()
+        doc = Document(
+            id=document_id,
+            account_id=account_id,
+            type_code=type_code,
+            title=title,
+            sha256=sha,
+            size=size,
+            blob_name=blob_name,
+            wrapped_data_key=wrapped_dk,
+            key_version=row.key_version,
+            posted_at=at,
+            posted_by=actor.id,
+            idempotency_key=idempotency_key,
+            request_digest=request_digest,
+        )
+        s.add(doc)
+        s.flush()
+        entry = ledger.append(
+            EntryType.POSTED,
+            at=at,
+            document_id=document_id,
+            account_id=account_id,
+            document_sha256=sha,
+            document_type=type_code,
+            subject_commitment=subject_commitment(salt, agdref),
+        )
+        for hook in posted_hooks:
+            hook(s, ledger, doc, row)
+        return PostedDocument(document_id, True, sha, size, at, entry.seq)
+
+    try:
+        return vault.sequencer.run(unit)
+    except SAIntegrityError:
+        # A concurrent post with the same Idempotency-Key won; our blob is an orphan.
+        vault.blobs.delete(blob_name)
+        with vault.read() as s:
+            existing = s.scalar(
+                select(Document).where(
+                    Document.account_id == account_id, Document.idempotency_key == idempotency_key
+                )
+            )
+        if existing is None:
+            raise
+        return _replay(existing, request_digest)
+    except BaseException:
+        vault.blobs.delete(blob_name)
+        raise
+
+
+def list_documents(vault: Vault, principal: Principal) -> list[Document]:
+    if principal.kind != "applicant":
+        raise Forbidden()
+    with vault.read() as s:
+        return list(
+            s.scalars(
+                select(Document)
+                .where(Document.account_id == principal.id)
+                .order_by(Document.posted_at.desc(), Document.id)
+            )
+        )
+
+
+def _own_document(s: DbSession, principal: Principal, document_id: str) -> Document:
+    doc = s.get(Document, document_id) if _is_uuid(document_id) else None
+    if doc is None or principal.kind != "applicant" or doc.account_id != principal.id:
+        raise DocumentNotFound()
+    return doc
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def record_first_access(vault: Vault, principal: Principal, document_id: str) -> datetime:
+    """Durably record the applicant's first access (idempotent). Returns its time."""
+    hooks: list[FirstAccessHook] = vault.extras.get("first_access_hooks", [])
+
+    def unit(s: DbSession, ledger: LedgerAppender) -> datetime:
+        doc = _own_document(s, principal, document_id)
+        if doc.first_access_at is not None:
+            return doc.first_access_at
+        at = vault.clock.now()
+        res = s.execute(
+            update(Document)
+            .where(Document.id == document_id, Document.first_access_at.is_(None))
+            .values(first_access_at=at)
+        )
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            s.refresh(doc)
+            assert doc.first_access_at is not None
+            return doc.first_access_at
+        acc = s.get(Account, doc.account_id)
+        assert acc is not None
+        doc.first_access_at = at
+        ledger.append(
+            EntryType.FIRST_ACCESS,
+            at=at,
+            document_id=document_id,
+            account_id=acc.id,
+            document_sha256=doc.sha256,
+            subject_commitment=subject_commitment(acc.subject_salt or b"", acc.agdref),
+        )
+        for hook in hooks:
+            hook(s, ledger, doc, acc, at)
+        return at
+
+    return vault.sequencer.run(unit)
+
+
+def log_access(
+    vault: Vault,
+    principal: Principal,
+    account_id: str,
+    action: str,
+    document_id: str | None = None,
+    s: DbSession | None = None,
+) -> None:
+    row = AccessLog(
+        account_id=account_id,
+        actor_kind=principal.kind,
+        actor_role=principal.role,
+        actor_id=principal.id,
+        structure_id=principal.structure_id,
+        action=action,
+        document_id=document_id,
+        at=vault.clock.now(),
+    )
+    if s is not None:
+        s.add(row)
+        return
+    with vault.write() as ws:
+        ws.add(row)
+
+
+def open_document(vault: Vault, principal: Principal, document_id: str) -> OpenedDocument:
+    """Record the first access if needed, then return a plaintext stream."""
+    with vault.read() as s:
+        doc = _own_document(s, principal, document_id)
+        acc = s.get(Account, doc.account_id)
+        assert acc is not None
+    if doc.first_access_at is None:
+        record_first_access(vault, principal, document_id)
+    log_access(vault, principal, acc.id, "document.download", document_id)
+    applicant_key = unwrap_applicant_key(
+        vault.keyring, WrappedKey(acc.kek_version, acc.wrapped_key or b""), acc.id
+    )
+    data_key = unwrap_data_key(applicant_key, doc.wrapped_data_key, acc.id, doc.id)
+    ctx = EncryptionContext(acc.id, doc.id, doc.key_version)
+    chunks = decrypt_stream(data_key, ctx, vault.blobs.open(doc.blob_name))
+    return OpenedDocument(doc.id, doc.title, doc.size, doc.sha256, chunks)
+
+
+def document_timeline(s: DbSession, document_id: str) -> list[dict[str, Any]]:
+    rows = s.scalars(
+        select(LedgerEntry).where(LedgerEntry.document_id == document_id).order_by(LedgerEntry.seq)
+    )
+    out = []
+    for r in rows:
+        e = parse_entry(bytes(r.entry))
+        item = {"seq": r.seq, "type": r.type, "at": e["at"]}
+        for k in ("basis", "notified_on", "rule", "channel", "outcome", "attempt"):
+            if k in e:
+                item[k] = e[k]
+        out.append(item)
+    return out
+
+
+def document_view(vault: Vault, principal: Principal, document_id: str) -> dict[str, Any]:
+    """Metadata and timeline for office staff and the court; never the content."""
+    if principal.kind != "staff" or principal.role not in STAFF_VIEW_ROLES:
+        raise Forbidden()
+    with vault.read() as s:
+        doc = s.get(Document, document_id) if _is_uuid(document_id) else None
+        if doc is None:
+            raise DocumentNotFound()
+        acc = s.get(Account, doc.account_id)
+        assert acc is not None
+        timeline = document_timeline(s, document_id)
+    log_access(vault, principal, acc.id, "document.metadata", document_id)
+    return {
+        "document_id": doc.id,
+        "account_id": doc.account_id,
+        "ofpra_number": acc.ofpra_number,
+        "type": doc.type_code,
+        "title": doc.title,
+        "sha256": doc.sha256,
+        "size": doc.size,
+        "posted_at": doc.posted_at,
+        "first_access_at": doc.first_access_at,
+        "notified_on": doc.notified_on,
+        "notified_basis": doc.notified_basis,
+        "timeline": timeline,
+    }
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    scanned: int
+    deleted: int
+    kept_recent: int
+    referenced: int
+
+
+def sweep_blobs(vault: Vault, *, now: datetime | None = None, dry_run: bool = False) -> SweepReport:
+    """Delete blobs no committed row references, once older than the grace period.
+
+    A blob younger than the grace period may belong to a post still in flight (blob
+    written, row not yet committed), so it is never touched.
+    """
+    now = now or vault.clock.now()
+    grace = vault.settings.blob_sweep_grace_seconds
+    scanned = deleted = recent = referenced = 0
+    batch: list[Any] = []
+
+    def flush() -> None:
+        nonlocal deleted, referenced
+        if not batch:
+            return
+        names = [b.name for b in batch]
+        with vault.read() as s:
+            used = set(s.scalars(select(Document.blob_name).where(Document.blob_name.in_(names))))
+            used |= set(vault.extras.get("referenced_blobs", lambda _s, _n: set())(s, names))
+        for b in batch:
+            if b.name in used:
+                referenced += 1
+            else:
+                if not dry_run:
+                    vault.blobs.delete(b.name)
+                deleted += 1
+        batch.clear()
+
+    for info in vault.blobs.list(""):
+        scanned += 1
+        if (now - info.modified_at).total_seconds() < grace:
+            recent += 1
+            continue
+        batch.append(info)
+        if len(batch) >= 500:
+            flush()
+    flush()
+    return SweepReport(scanned, deleted, recent, referenced)

@@ -1,0 +1,278 @@
+"""The ledger sequencer: group commit of concurrent appends (DESIGN.md §9, design (a)).
+
+Why group commit rather than queue-then-integrate: the business facts that matter
+legally (a document row, its ``POSTED`` entry; a first access and its entries) must
+commit *together with* their index and chain link, so an acknowledged request always
+has its final place in the log, and nothing is ever "durable but unsequenced". One
+commit per batch amortizes the fsync that caps single-commit throughput.
+
+How it works:
+
+* any thread submits a *unit of work*: a callable ``unit(session, ledger)`` that writes
+  rows through ``session`` and log entries through ``ledger.append(...)``;
+* one writer thread per process takes whatever units are waiting (up to
+  ``max_batch``), opens ONE transaction, takes the cross-process writer lock
+  (``pg_advisory_xact_lock`` on PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite), reads the
+  log tail, runs each unit in a savepoint so one failure does not sink the batch,
+  assigns consecutive indexes and chain links, inserts the entries, commits once, and
+  only then resolves every waiter;
+* if the final insert or the commit fails, the batch is retried one unit per
+  transaction so that a single bad unit cannot fail its neighbours.
+
+Invariants: indexes are dense (no gap, no duplicate) because they are assigned under
+the lock from the committed tail; a unit's result is returned only after the commit
+that made it durable; the ``at`` time in an entry is the time it was recorded in the
+transaction that committed it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Engine, insert, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from vault.clock import Clock
+from vault.db.models import LedgerEntry
+from vault.errors import DatabaseUnavailable, VaultError
+from vault.ledger.entries import ZERO_CHAIN, canonical_entry, chain_next, leaf_hash
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Arbitrary but fixed key of the PostgreSQL advisory lock that elects the writer.
+ADVISORY_LOCK_KEY = 0x0F_9A_7A_11
+
+
+@dataclass(frozen=True)
+class AppendedEntry:
+    seq: int
+    type: str
+    at: datetime
+    entry: bytes
+    leaf_hash: bytes
+    chain: bytes
+    document_id: str | None
+    account_id: str | None
+
+
+class LedgerAppender:
+    """Handed to units inside the sequencer's transaction."""
+
+    def __init__(self, next_seq: int, prev_chain: bytes, clock: Clock) -> None:
+        self._next = next_seq
+        self._chain = prev_chain
+        self._clock = clock
+        self.appended: list[AppendedEntry] = []
+
+    def append(
+        self,
+        type_: str,
+        *,
+        document_id: str | None = None,
+        account_id: str | None = None,
+        at: datetime | None = None,
+        **fields: Any,
+    ) -> AppendedEntry:
+        """Append an entry. ``account_id`` is kept in the row for look-ups, never in
+        the entry bytes; put only pseudonymous data in ``fields``."""
+        when = at or self._clock.now()
+        body = dict(fields)
+        if document_id is not None:
+            body["document_id"] = document_id
+        data = canonical_entry(type_, self._next, when, body)
+        lh = leaf_hash(data)
+        chain = chain_next(self._chain, lh)
+        e = AppendedEntry(self._next, str(type_), when, data, lh, chain, document_id, account_id)
+        self.appended.append(e)
+        self._next += 1
+        self._chain = chain
+        return e
+
+    def _mark(self) -> tuple[int, bytes, int]:
+        return self._next, self._chain, len(self.appended)
+
+    def _reset(self, mark: tuple[int, bytes, int]) -> None:
+        self._next, self._chain, n = mark
+        del self.appended[n:]
+
+
+Unit = Callable[[Session, LedgerAppender], T]
+BatchHook = Callable[[Session, Sequence[AppendedEntry]], None]
+
+
+@dataclass
+class _Work(Generic[T]):
+    unit: Unit[T]
+    future: Future[T]
+    savepoint: bool
+
+
+def _infra(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+class Sequencer:
+    """One per process. Thread-safe ``submit``; results only after the durable commit."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        *,
+        max_batch: int = 512,
+        on_batch: BatchHook | None = None,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._max_batch = max_batch
+        self.on_batch = on_batch
+        self._queue: queue.SimpleQueue[_Work[Any] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.batches = 0
+        self.units = 0
+
+    # --- public -----------------------------------------------------------------
+    def submit(self, unit: Unit[T], *, savepoint: bool = True) -> Future[T]:
+        self._ensure_started()
+        fut: Future[T] = Future()
+        self._queue.put(_Work(unit, fut, savepoint))
+        return fut
+
+    def run(self, unit: Unit[T], *, timeout: float = 30.0, savepoint: bool = True) -> T:
+        fut = self.submit(unit, savepoint=savepoint)
+        try:
+            return fut.result(timeout=timeout)
+        except TimeoutError:
+            raise DatabaseUnavailable("the ledger writer did not answer in time") from None
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join(timeout=30)
+                self._thread = None
+
+    # --- writer thread ----------------------------------------------------------
+    def _ensure_started(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._loop, name="ledger-sequencer", daemon=True
+                    )
+                    self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch: list[_Work[Any]] = [first]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._process(batch)
+            if stop:
+                return
+
+    def _process(self, batch: list[_Work[Any]]) -> None:
+        try:
+            outcomes = self._commit(batch)
+        except Exception as exc:  # noqa: BLE001 -- decide per unit below
+            if len(batch) > 1 and not _infra(exc):
+                log.warning("group commit failed (%s); retrying one by one", type(exc).__name__)
+                for w in batch:
+                    self._process([w])
+                return
+            err = _to_vault_error(exc)
+            for w in batch:
+                if not w.future.done():
+                    w.future.set_exception(err)
+            return
+        self.batches += 1
+        self.units += len(batch)
+        for w, (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                w.future.set_result(value)
+            else:
+                w.future.set_exception(value)
+
+    def _commit(self, batch: list[_Work[Any]]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            if self._engine.dialect.name == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+            tail = session.execute(
+                select(LedgerEntry.seq, LedgerEntry.chain).order_by(LedgerEntry.seq.desc()).limit(1)
+            ).first()
+            next_seq, prev_chain = (tail[0] + 1, bytes(tail[1])) if tail else (0, ZERO_CHAIN)
+            ledger = LedgerAppender(next_seq, prev_chain, self._clock)
+            for w in batch:
+                mark = ledger._mark()
+                if not w.savepoint:
+                    # Without a savepoint a failing unit may have written rows, so its
+                    # exception fails the batch and _process retries unit by unit.
+                    outcomes.append((True, w.unit(session, ledger)))
+                    continue
+                sp = session.begin_nested()
+                try:
+                    value = w.unit(session, ledger)
+                    session.flush()
+                    sp.commit()
+                    outcomes.append((True, value))
+                except Exception as exc:  # the unit's own failure goes to its waiter
+                    sp.rollback()
+                    ledger._reset(mark)
+                    if _infra(exc):
+                        raise
+                    outcomes.append((False, exc))
+            if ledger.appended:
+                session.execute(
+                    insert(LedgerEntry),
+                    [
+                        {
+                            "seq": e.seq,
+                            "type": e.type,
+                            "entry": e.entry,
+                            "leaf_hash": e.leaf_hash,
+                            "chain": e.chain,
+                            "document_id": e.document_id,
+                            "account_id": e.account_id,
+                            "recorded_at": e.at,
+                        }
+                        for e in ledger.appended
+                    ],
+                )
+                if self.on_batch is not None:
+                    self.on_batch(session, ledger.appended)
+        return outcomes
+
+
+def _to_vault_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, VaultError):
+        return exc
+    if _infra(exc):
+        err = DatabaseUnavailable("the database is unavailable")
+        err.__cause__ = exc
+        return err
+    return exc

@@ -1,0 +1,115 @@
+"""The vault's service container: settings, clock, engines, keys, storage, sequencer.
+
+``open_vault`` is the composition root for both profiles (DESIGN.md §3). In the
+embedded profile it creates the data directory (0700), generates the key ring on
+first run and migrates the SQLite database; in production it only *loads* keys and
+refuses to start without them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from vault.clock import Clock, SystemClock
+from vault.config import Settings
+from vault.crypto.keys import KeyRing
+from vault.db.engine import make_engine
+from vault.db.migrate import upgrade
+from vault.errors import ConfigurationError
+from vault.ledger.sequencer import Sequencer
+from vault.storage import BlobStore, FilesystemBlobStore, blob_store_from_settings
+
+
+@dataclass
+class Vault:
+    settings: Settings
+    clock: Clock
+    write_engine: Engine
+    read_engine: Engine
+    keyring: KeyRing
+    blobs: BlobStore
+    sequencer: Sequencer
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session (deferred transaction on SQLite)."""
+        with Session(self.read_engine, expire_on_commit=False) as s:
+            yield s
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction that does not touch the ledger (ledger writes go through
+        :attr:`sequencer`)."""
+        with Session(self.write_engine, expire_on_commit=False) as s, s.begin():
+            yield s
+
+    def close(self) -> None:
+        self.sequencer.stop()
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+
+def load_keyring(settings: Settings, *, create: bool) -> KeyRing:
+    if settings.keyring:
+        return KeyRing.from_env(settings.keyring)
+    path = settings.effective_keyring_file
+    if path.exists():
+        return KeyRing.load(path)
+    if settings.profile == "production" or not create:
+        raise ConfigurationError(
+            f"no key ring at {path}; the production profile never generates keys silently"
+        )
+    return KeyRing.generate(path)
+
+
+def make_blob_store(settings: Settings) -> BlobStore:
+    if settings.effective_blob_store == "fs":
+        store = blob_store_from_settings("fs", root=settings.data_dir / "blobs")
+        assert isinstance(store, FilesystemBlobStore)
+        store.ensure_root()
+        return store
+    return blob_store_from_settings(
+        "s3",
+        endpoint=settings.s3_endpoint,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+        bucket=settings.s3_bucket,
+        region=settings.s3_region,
+        secure=settings.s3_secure,
+    )
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+
+
+def open_vault(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate: bool | None = None,
+) -> Vault:
+    """Build the container. ``migrate`` defaults to True in the embedded profile."""
+    embedded = settings.profile == "embedded"
+    if embedded:
+        prepare_data_dir(settings)
+    url = settings.effective_database_url
+    write_engine = make_engine(url, immediate=True)
+    read_engine = make_engine(url, immediate=False) if url.startswith("sqlite") else write_engine
+    if migrate if migrate is not None else embedded:
+        upgrade(write_engine)
+    keyring = load_keyring(settings, create=embedded)
+    blobs = make_blob_store(settings)
+    clock = clock or SystemClock()
+    sequencer = Sequencer(write_engine, clock, max_batch=settings.sequencer_max_batch)
+    return Vault(settings, clock, write_engine, read_engine, keyring, blobs, sequencer)
