@@ -37,7 +37,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
@@ -54,6 +54,9 @@ from pyhanko_certvalidator import ValidationContext
 
 from vault.clock import Clock
 from vault.errors import SignatureError, UnavailableError
+
+if TYPE_CHECKING:
+    from vault.pdf.pki import TestPki
 
 __all__ = [
     "TEST_TSA_POLICY",
@@ -177,6 +180,11 @@ class LocalTimeStamper(TimeStamper):
         self._signature_algorithm = asn1_core_dump(
             algos.SignedDigestAlgorithm({"algorithm": algorithm})
         )
+
+    @classmethod
+    def from_test_pki(cls, pki: TestPki, clock: Clock) -> LocalTimeStamper:
+        """The embedded profile's TSA, from :func:`vault.pdf.pki.load_or_create_test_pki`."""
+        return cls(pki.tsa_cert, pki.tsa_key, pki.chain, clock)
 
     def _sign(self, data: bytes) -> bytes:
         if isinstance(self._key, ec.EllipticCurvePrivateKey):
