@@ -272,6 +272,7 @@ APPEAL_CASES = [
     ("2027-09-29", "2027-10-30", "2027-11-02", "chain: weekend then 1 Nov 2027 (Mon)"),
     ("2026-10-10", "2026-11-11", "2026-11-12", "11 November 2026 (Wed)"),
     ("2026-11-24", "2026-12-25", "2026-12-28", "Christmas 2026 (Fri) then weekend"),
+    ("2043-04-06", "2043-05-07", "2043-05-11", "longest chain: Ascension, 8 May, weekend"),
 ]
 
 
