@@ -238,7 +238,7 @@ class EligibilityDecision:
 
 def decide(registration: Registration, table: SchemeTable | None = None) -> EligibilityDecision:
     """Is this applicant notified through the secure space? See :data:`PRECEDENCE`."""
-    table = table or default_scheme_table()
+    table = default_scheme_table() if table is None else table
     return EligibilityDecision(
         electronic=(reason := _reason(registration, table)) == "eligible",
         reason=reason,
