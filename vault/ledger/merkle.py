@@ -50,6 +50,7 @@ __all__ = [
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
+    "root_at",
     "root_from_leaf_hashes",
     "verify_consistency",
     "verify_inclusion",
@@ -245,6 +246,13 @@ def _subproof(reader: NodeReader, m: int, start: int, n: int, known: bool) -> li
     return out
 
 
+def root_at(reader: NodeReader, size: int) -> bytes:
+    """MTH(D[0:size]) from stored perfect subtrees: popcount(size) reads, no leaf scan."""
+    if size < 0:
+        raise ValueError("size must be >= 0")
+    return EMPTY_ROOT if size == 0 else _range_hash(reader, 0, size)
+
+
 def inclusion_proof(reader: NodeReader, index: int, size: int) -> list[bytes]:
     """Audit path for leaf ``index`` in the tree of ``size`` leaves (RFC 9162 §2.1.3.1).
 
@@ -307,7 +315,7 @@ class MemoryTree:
         n = self.size if size is None else size
         if not 0 <= n <= self.size:
             raise ValueError(f"size {n} out of range")
-        return EMPTY_ROOT if n == 0 else _range_hash(self, 0, n)
+        return root_at(self, n)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         return inclusion_proof(self, index, self.size if size is None else size)
