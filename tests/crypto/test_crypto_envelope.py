@@ -275,3 +275,27 @@ def test_memory_stays_flat_for_256mb_stream(piece: int) -> None:
     peak = _peak(encrypt_then_decrypt)
     assert seen == total
     assert peak < 8 * chunk + 2 * piece, f"pipeline peak {peak / 2**20:.1f} MiB"
+
+
+class _TrickleFile(io.RawIOBase):
+    """A file whose reads return fewer bytes than asked, like a pipe or socket."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data, self._pos, self._step = data, 0, step
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._step if n < 0 else min(n, self._step)
+        out = self._data[self._pos : self._pos + n]
+        self._pos += len(out)
+        return out
+
+
+@pytest.mark.parametrize("step", [1, 7, SMALL - 1, SMALL + TAG_SIZE, 1000])
+def test_round_trip_with_short_reads(step: int) -> None:
+    data = os.urandom(5 * SMALL + 3)
+    ct = b"".join(encrypt_stream(KEY, CTX, _TrickleFile(data, step), chunk_size=SMALL))
+    assert dec(ct) == data
+    assert b"".join(decrypt_stream(KEY, CTX, _TrickleFile(ct, step))) == data

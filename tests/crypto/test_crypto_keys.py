@@ -317,3 +317,15 @@ def test_sealed_secret_version_prefix_tamper_rejected() -> None:
     blob = seal_secret(ring, b"secret", "p", "c")
     with pytest.raises(DecryptionError):
         open_secret(ring, (1).to_bytes(4, "big") + blob[4:], "p", "c")
+
+
+def test_uuid_spelling_does_not_matter_for_wrapping() -> None:
+    ring = KeyRing.new()
+    key = new_applicant_key()
+    wrapped = wrap_applicant_key(ring, key, ACCOUNT.upper())
+    assert unwrap_applicant_key(ring, wrapped, ACCOUNT) == key
+    data_key = new_data_key()
+    blob = wrap_data_key(key, data_key, ACCOUNT, "{" + DOCUMENT + "}")
+    assert unwrap_data_key(key, blob, ACCOUNT.upper(), DOCUMENT) == data_key
+    with pytest.raises(ValueError):
+        wrap_applicant_key(ring, key, "agdref-1234")

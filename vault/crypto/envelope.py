@@ -32,7 +32,6 @@ Nothing here reads the clock, the disk or the network; the caller brings the byt
 from __future__ import annotations
 
 import struct
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -41,6 +40,7 @@ from typing import BinaryIO, cast
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from vault.crypto._ids import canonical_uuid
 from vault.errors import DecryptionError
 
 __all__ = [
@@ -91,8 +91,8 @@ class EncryptionContext:
     key_version: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "account_id", _canonical_uuid(self.account_id, "account_id"))
-        object.__setattr__(self, "document_id", _canonical_uuid(self.document_id, "document_id"))
+        object.__setattr__(self, "account_id", canonical_uuid(self.account_id, "account_id"))
+        object.__setattr__(self, "document_id", canonical_uuid(self.document_id, "document_id"))
         if not isinstance(self.key_version, int) or not 0 <= self.key_version < 2**32:
             raise ValueError("key_version must be an integer in [0, 2**32)")
 
@@ -109,13 +109,6 @@ class EncryptionContext:
                 document,
             )
         )
-
-
-def _canonical_uuid(value: str, name: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        raise ValueError(f"{name} must be a UUID") from None
 
 
 def _check_chunk_size(chunk_size: int) -> None:

@@ -11,6 +11,7 @@
 
 Invariants:
 
+* Account and document ids are UUIDs, bound in canonical form (lower case, hyphens).
 * Every wrap is AES-256-GCM with a fresh random 96-bit nonce and associated data
   that names what the key is for and whose it is (length-prefixed fields, see
   ``_aad``). A wrapped key or sealed secret copied to another account, document,
@@ -47,6 +48,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from vault.crypto._ids import canonical_uuid
 from vault.errors import ConfigurationError, DecryptionError
 
 __all__ = [
@@ -421,7 +423,8 @@ def new_applicant_key() -> bytes:
 
 
 def _applicant_aad(account_id: str, kek_version: int) -> bytes:
-    return _aad(_LABEL_APPLICANT, account_id.encode(), _u32(kek_version))
+    account = canonical_uuid(account_id, "account_id")
+    return _aad(_LABEL_APPLICANT, account.encode(), _u32(kek_version))
 
 
 def wrap_applicant_key(ring: KeyRing, key: bytes, account_id: str) -> WrappedKey:
@@ -460,7 +463,9 @@ def new_data_key() -> bytes:
 
 
 def _data_aad(account_id: str, document_id: str) -> bytes:
-    return _aad(_LABEL_DATA, account_id.encode(), document_id.encode())
+    account = canonical_uuid(account_id, "account_id")
+    document = canonical_uuid(document_id, "document_id")
+    return _aad(_LABEL_DATA, account.encode(), document.encode())
 
 
 def wrap_data_key(
