@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vault.errors import SignatureError
@@ -54,6 +54,7 @@ def test_malformed_checkpoint_rejected(text: str) -> None:
         Checkpoint.parse(text)
 
 
+@settings(deadline=None)
 @given(
     st.integers(1, 2**64 - 1),
     st.binary(min_size=32, max_size=32),

@@ -99,6 +99,7 @@ def tree_and_sizes(draw: st.DrawFn) -> tuple[MemoryTree, int, int]:
 # --- roots ---------------------------------------------------------------------------
 
 
+@settings(deadline=None)
 @given(st.lists(st.binary(min_size=32, max_size=32), max_size=200))
 def test_compact_range_root_equals_mth_for_any_sequence(hashes: list[bytes]) -> None:
     cr = CompactRange()
@@ -129,6 +130,7 @@ def test_compact_range_frontier_with_wrong_count_rejected() -> None:
 # --- generated proofs verify ------------------------------------------------------------
 
 
+@settings(deadline=None)
 @given(tree_and_index())
 def test_every_generated_inclusion_proof_verifies(t: tuple[MemoryTree, int, int]) -> None:
     tree, index, size = t
@@ -136,6 +138,7 @@ def test_every_generated_inclusion_proof_verifies(t: tuple[MemoryTree, int, int]
                      tree.root(size))
 
 
+@settings(deadline=None)
 @given(tree_and_sizes())
 def test_every_generated_consistency_proof_verifies(t: tuple[MemoryTree, int, int]) -> None:
     tree, size1, size2 = t
@@ -146,7 +149,7 @@ def test_every_generated_consistency_proof_verifies(t: tuple[MemoryTree, int, in
 # --- one-bit changes are rejected ----------------------------------------------------------
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(tree_and_index(), st.integers(0, 10_000), st.integers(0, 63))
 def test_inclusion_any_bit_flip_rejected(
     t: tuple[MemoryTree, int, int], bit: int, which: int
@@ -169,7 +172,7 @@ def test_inclusion_any_bit_flip_rejected(
             verify_inclusion(leaf, index, bad_size, proof, root)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(tree_and_sizes(), st.integers(0, 10_000), st.integers(0, 63))
 def test_consistency_any_bit_flip_rejected(
     t: tuple[MemoryTree, int, int], bit: int, which: int
@@ -289,6 +292,7 @@ def test_generators_refuse_out_of_range() -> None:
         consistency_proof(tree, 3, 2)
 
 
+@settings(deadline=None)
 @given(st.integers(1, 300), st.data())
 def test_generated_proof_lengths_are_logarithmic(size: int, data: st.DataObject) -> None:
     index = data.draw(st.integers(0, size - 1))

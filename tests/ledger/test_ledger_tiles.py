@@ -98,6 +98,7 @@ def test_malformed_tile_path_rejected(path: str) -> None:
         parse_tile_path(path)
 
 
+@settings(deadline=None)
 @given(
     st.one_of(st.integers(0, 63), st.just("entries")),
     st.integers(0, 2**64 - 1),
