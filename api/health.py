@@ -8,8 +8,8 @@ from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from api.security import VaultDep
 from vault.errors import VaultError
-from vault.service import Vault
 
 
 @get("/health/live", tags=["health"], sync_to_thread=False)
@@ -18,7 +18,7 @@ def live() -> dict[str, str]:
 
 
 @get("/health/ready", tags=["health"], sync_to_thread=True)
-def ready(vault: Vault) -> Response[dict[str, Any]]:
+def ready(vault: VaultDep) -> Response[dict[str, Any]]:
     checks: dict[str, str] = {}
     try:
         with vault.read() as s:

@@ -58,8 +58,12 @@ def on_validation(
     if isinstance(exc.extra, list):
         for e in exc.extra:
             if isinstance(e, dict):
-                errors.append({k: str(v) for k, v in e.items() if k in ("key", "message", "source")})
-    return problem(400, "invalid_input", "The request is not valid", exc.detail, errors=errors or None)
+                errors.append(
+                    {k: str(v) for k, v in e.items() if k in ("key", "message", "source")}
+                )
+    return problem(
+        400, "invalid_input", "The request is not valid", exc.detail, errors=errors or None
+    )
 
 
 _HTTP_CODES = {

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import anyio.to_thread
+from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 
 from vault.accounts import authenticate_session
@@ -47,9 +49,10 @@ def _resolve(vault: Vault, token: str) -> Principal:
 
 
 async def resolve_principal(conn: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
-    cached = conn.scope.get("vault_principal", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
+    scope: dict[str, Any] = conn.scope  # type: ignore[assignment]
+    if "vault_principal" in scope:
+        cached: Principal | None = scope["vault_principal"]
+        return cached
     token = _credential(conn)
     principal = None
     if token:
@@ -57,15 +60,13 @@ async def resolve_principal(conn: ASGIConnection[Any, Any, Any, Any]) -> Princip
         try:
             principal = await anyio.to_thread.run_sync(_resolve, vault, token)
         except VaultError:
-            conn.scope["vault_principal"] = None  # type: ignore[typeddict-unknown-key]
+            scope["vault_principal"] = None
             raise
-    conn.scope["vault_principal"] = principal  # type: ignore[typeddict-unknown-key]
+    scope["vault_principal"] = principal
     return principal
 
 
-async def role_guard(
-    conn: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
+async def role_guard(conn: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     roles = handler.opt.get("roles")
     if not roles:
         return
@@ -76,20 +77,25 @@ async def role_guard(
         raise Forbidden()
 
 
-async def provide_principal(request: Any) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     principal = await resolve_principal(request)
     if principal is None:
         raise Unauthenticated()
     return principal
 
 
-async def provide_optional_principal(request: Any) -> Principal | None:
+async def provide_optional_principal(request: Request[Any, Any, Any]) -> Principal | None:
     try:
         return await resolve_principal(request)
     except Unauthenticated:
         return None
 
 
-def provide_vault(request: Any) -> Vault:
+def provide_vault(request: Request[Any, Any, Any]) -> Vault:
     vault: Vault = request.app.state.vault
     return vault
+
+
+#: Handler parameter types for the injected dependencies (explicit, Litestar 3 style).
+VaultDep = NamedDependency[Vault]
+PrincipalDep = NamedDependency[Principal]

@@ -220,6 +220,8 @@ def post_pdf(
     if "idem" in q:
         headers["Idempotency-Key"] = q.pop("idem")
     return client.post(
-        f"/api/v1/accounts/{account_id}/documents", content=io.BytesIO(pdf).read(), params=q,
+        f"/api/v1/accounts/{account_id}/documents",
+        content=io.BytesIO(pdf).read(),
+        params=q,
         headers=headers,
     )

@@ -28,7 +28,12 @@ from sqlalchemy.orm import Session as DbSession
 
 from vault.crypto.keys import new_applicant_key, seal_secret, wrap_applicant_key
 from vault.crypto.passwords import Argon2Params, dummy_verify, hash_password, verify_password
-from vault.crypto.tokens import new_connection_key, new_token, normalize_connection_key, token_digest
+from vault.crypto.tokens import (
+    new_connection_key,
+    new_token,
+    normalize_connection_key,
+    token_digest,
+)
 from vault.db.models import Account, Session
 from vault.errors import AccountClosed, Conflict, InvalidInput, Unauthenticated
 from vault.ledger.entries import EntryType, subject_commitment
@@ -46,10 +51,30 @@ SESSION_PREFIX = "ovs_"  # applicant sessions; staff tokens start with "ovt_"
 # A short built-in list; the accounts issue replaces it with a bundled breach corpus.
 _COMMON_PASSWORDS = frozenset(
     {
-        "password", "password1", "12345678", "123456789", "1234567890", "qwertyui",
-        "azertyui", "azerty123", "motdepasse", "11111111", "00000000", "iloveyou",
-        "sunshine", "princess", "football", "baseball", "welcome1", "abcd1234",
-        "qwerty123", "passw0rd", "letmein1", "bonjour1", "soleil123", "marseille",
+        "password",
+        "password1",
+        "12345678",
+        "123456789",
+        "1234567890",
+        "qwertyui",
+        "azertyui",
+        "azerty123",
+        "motdepasse",
+        "11111111",
+        "00000000",
+        "iloveyou",
+        "sunshine",
+        "princess",
+        "football",
+        "baseball",
+        "welcome1",
+        "abcd1234",
+        "qwerty123",
+        "passw0rd",
+        "letmein1",
+        "bonjour1",
+        "soleil123",
+        "marseille",
     }
 )
 
@@ -180,7 +205,9 @@ def _issue_session(s: DbSession, vault: Vault, account_id: str) -> IssuedSession
     return IssuedSession(token, account_id, vault.settings.session_absolute_seconds)
 
 
-def first_connection(vault: Vault, agdref: str, connection_key: str, password: str) -> IssuedSession:
+def first_connection(
+    vault: Vault, agdref: str, connection_key: str, password: str
+) -> IssuedSession:
     check_password(password)
     with vault.read() as s:
         acc = s.scalar(select(Account).where(Account.agdref == (agdref or "").strip()))
@@ -249,7 +276,9 @@ def authenticate_session(vault: Vault, token: str) -> Principal:
     # Touch the session at most once a minute: the idle timeout needs no finer grain.
     if now - row.last_seen_at > timedelta(seconds=60):
         with vault.write() as s:
-            s.execute(update(Session).where(Session.token_digest == digest).values(last_seen_at=now))
+            s.execute(
+                update(Session).where(Session.token_digest == digest).values(last_seen_at=now)
+            )
     return Principal("applicant", acc.id, "applicant", acc.structure_id, session_digest=digest)
 
 

@@ -35,8 +35,13 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session as DbSession
 
 from vault.crypto.envelope import EncryptionContext, decrypt_stream, encrypt_stream
-from vault.crypto.keys import new_data_key, unwrap_applicant_key, unwrap_data_key, wrap_data_key
-from vault.crypto.keys import WrappedKey
+from vault.crypto.keys import (
+    WrappedKey,
+    new_data_key,
+    unwrap_applicant_key,
+    unwrap_data_key,
+    wrap_data_key,
+)
 from vault.db.models import AccessLog, Account, Document, LedgerEntry
 from vault.errors import (
     AccountClosed,

@@ -43,7 +43,9 @@ def rewrap_all(vault: Vault, batch: int = 200) -> int:
                 )
             )
             for acc in rows:
-                w = rewrap(vault.keyring, WrappedKey(acc.kek_version, acc.wrapped_key or b""), acc.id)
+                w = rewrap(
+                    vault.keyring, WrappedKey(acc.kek_version, acc.wrapped_key or b""), acc.id
+                )
                 acc.wrapped_key, acc.kek_version = w.blob, w.kek_version
             done += len(rows)
         if len(rows) < batch:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 
 from api.schemas import (
@@ -23,10 +23,9 @@ from api.schemas import (
     Login,
     SessionOut,
 )
-from api.security import SESSION_COOKIE
+from api.security import SESSION_COOKIE, PrincipalDep, VaultDep
 from vault import accounts, documents
 from vault.errors import PayloadTooLarge, UnsupportedMediaType
-from vault.principal import Principal
 from vault.service import Vault
 
 AGENT = {"roles": ("agent",)}
@@ -35,7 +34,9 @@ STAFF_READERS = {"roles": ("agent", "legal", "court")}
 
 
 @post("/api/v1/accounts", opt=AGENT, status_code=201, tags=["accounts"], sync_to_thread=True)
-def create_account(data: AccountCreate, vault: Vault, principal: Principal) -> AccountCreated:
+def create_account(
+    data: JSONBody[AccountCreate], vault: VaultDep, principal: PrincipalDep
+) -> AccountCreated:
     """Create an applicant account at registration. The connection key is shown once."""
     created = accounts.create_account(
         vault,
@@ -70,21 +71,21 @@ def _session_response(vault: Vault, issued: accounts.IssuedSession) -> Response[
     return Response(body, cookies=[cookie], headers={"Cache-Control": "no-store"})
 
 
-@post("/api/v1/auth/first-connection", tags=["auth"], sync_to_thread=True)
-def first_connection(data: FirstConnection, vault: Vault) -> Response[SessionOut]:
+@post("/api/v1/auth/first-connection", status_code=200, tags=["auth"], sync_to_thread=True)
+def first_connection(data: JSONBody[FirstConnection], vault: VaultDep) -> Response[SessionOut]:
     """First connection with the AGDREF number and the connection key; sets the password."""
     issued = accounts.first_connection(vault, data.agdref, data.connection_key, data.password)
     return _session_response(vault, issued)
 
 
-@post("/api/v1/auth/login", tags=["auth"], sync_to_thread=True)
-def login(data: Login, vault: Vault) -> Response[SessionOut]:
+@post("/api/v1/auth/login", status_code=200, tags=["auth"], sync_to_thread=True)
+def login(data: JSONBody[Login], vault: VaultDep) -> Response[SessionOut]:
     """Log in with the AGDREF or OFPRA number and the password."""
     return _session_response(vault, accounts.login(vault, data.identifier, data.password))
 
 
 @post("/api/v1/auth/logout", opt=APPLICANT, status_code=204, tags=["auth"], sync_to_thread=True)
-def logout(vault: Vault, principal: Principal) -> Response[None]:
+def logout(vault: VaultDep, principal: PrincipalDep) -> Response[None]:
     accounts.logout(vault, principal)
     resp: Response[None] = Response(None, status_code=204)
     resp.delete_cookie(SESSION_COOKIE)
@@ -120,13 +121,13 @@ async def _spool_body(request: Request[Any, Any, Any], limit: int, tmpdir: Path)
 )
 async def post_document(
     request: Request[Any, Any, Any],
-    account_id: str,
-    vault: Vault,
-    principal: Principal,
-    doc_type: Annotated[str, Parameter(query="type", min_length=2, max_length=64)],
-    title: Annotated[str, Parameter(min_length=1, max_length=300)],
+    account_id: FromPath[str],
+    vault: VaultDep,
+    principal: PrincipalDep,
+    doc_type: Annotated[str, QueryParameter(name="type", min_length=2, max_length=64)],
+    title: Annotated[str, QueryParameter(min_length=1, max_length=300)],
     idempotency_key: Annotated[
-        str | None, Parameter(header="Idempotency-Key", max_length=200)
+        str | None, HeaderParameter(name="Idempotency-Key", max_length=200)
     ] = None,
 ) -> Response[DocumentPosted]:
     """Post a PDF (the request body, ``Content-Type: application/pdf``) to an applicant."""
@@ -150,7 +151,9 @@ async def post_document(
         )
     finally:
         path.unlink(missing_ok=True)
-    body = DocumentPosted(posted.document_id, posted.sha256, posted.size, posted.posted_at, posted.created)
+    body = DocumentPosted(
+        posted.document_id, posted.sha256, posted.size, posted.posted_at, posted.created
+    )
     return Response(body, status_code=201 if posted.created else 200)
 
 
@@ -170,10 +173,10 @@ def _item(d: Any) -> DocumentItem:
 
 @get("/api/v1/me/documents", opt=APPLICANT, tags=["applicant"], sync_to_thread=True)
 def my_documents(
-    vault: Vault,
-    principal: Principal,
-    offset: Annotated[int, Parameter(ge=0)] = 0,
-    limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    vault: VaultDep,
+    principal: PrincipalDep,
+    offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
 ) -> Response[DocumentList]:
     """The applicant's documents, newest first."""
     docs = documents.list_documents(vault, principal)
@@ -190,11 +193,11 @@ def my_documents(
     tags=["applicant"],
     media_type="application/pdf",
 )
-async def my_document_content(document_id: str, vault: Vault, principal: Principal) -> Stream:
+async def my_document_content(
+    document_id: FromPath[str], vault: VaultDep, principal: PrincipalDep
+) -> Stream:
     """The sealed PDF. The first request durably records FIRST_ACCESS before any byte."""
-    opened = await anyio.to_thread.run_sync(
-        documents.open_document, vault, principal, document_id
-    )
+    opened = await anyio.to_thread.run_sync(documents.open_document, vault, principal, document_id)
     return Stream(
         opened.chunks,
         media_type="application/pdf",
@@ -208,8 +211,15 @@ async def my_document_content(document_id: str, vault: Vault, principal: Princip
     )
 
 
-@get("/api/v1/documents/{document_id:str}", opt=STAFF_READERS, tags=["documents"], sync_to_thread=True)
-def document_metadata(document_id: str, vault: Vault, principal: Principal) -> dict[str, Any]:
+@get(
+    "/api/v1/documents/{document_id:str}",
+    opt=STAFF_READERS,
+    tags=["documents"],
+    sync_to_thread=True,
+)
+def document_metadata(
+    document_id: FromPath[str], vault: VaultDep, principal: PrincipalDep
+) -> dict[str, Any]:
     """Metadata and ledger timeline of a document (agent, legal, court)."""
     return documents.document_view(vault, principal, document_id)
 

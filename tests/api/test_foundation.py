@@ -31,7 +31,11 @@ def _ledger(vault: Vault) -> list[LedgerEntry]:
 
 
 def test_post_list_open_document_end_to_end(
-    client: TestClient[Any], staff: dict[str, str], applicant: dict[str, str], pdf_bytes: bytes, vault: Vault
+    client: TestClient[Any],
+    staff: dict[str, str],
+    applicant: dict[str, str],
+    pdf_bytes: bytes,
+    vault: Vault,
 ) -> None:
     r = post_pdf(client, staff["agent"], applicant["account_id"], pdf_bytes)
     assert r.status_code == 201, r.text
@@ -56,7 +60,9 @@ def test_post_list_open_document_end_to_end(
     assert "POSTED" in types
 
     # A second read is not a new first access.
-    client.get(f"/api/v1/me/documents/{doc['document_id']}/content", headers=auth(applicant["token"]))
+    client.get(
+        f"/api/v1/me/documents/{doc['document_id']}/content", headers=auth(applicant["token"])
+    )
     assert [e.type for e in _ledger(vault)].count("FIRST_ACCESS") == 1
     r = client.get("/api/v1/me/documents", headers=auth(applicant["token"]))
     assert r.json()["items"][0]["first_access_at"] is not None
@@ -77,11 +83,17 @@ def test_stored_blob_is_encrypted(
 
 
 def test_first_access_committed_before_first_byte(
-    client: TestClient[Any], staff: dict[str, str], applicant: dict[str, str], pdf_bytes: bytes, vault: Vault
+    client: TestClient[Any],
+    staff: dict[str, str],
+    applicant: dict[str, str],
+    pdf_bytes: bytes,
+    vault: Vault,
 ) -> None:
     doc = post_pdf(client, staff["agent"], applicant["account_id"], pdf_bytes).json()
     with client.stream(
-        "GET", f"/api/v1/me/documents/{doc['document_id']}/content", headers=auth(applicant["token"])
+        "GET",
+        f"/api/v1/me/documents/{doc['document_id']}/content",
+        headers=auth(applicant["token"]),
     ) as r:
         assert r.status_code == 200
         # Headers arrived; no body byte read yet: the entry must already be committed,
@@ -89,7 +101,8 @@ def test_first_access_committed_before_first_byte(
         with vault.read() as s:
             n = s.scalar(
                 select(func.count()).where(
-                    LedgerEntry.document_id == doc["document_id"], LedgerEntry.type == "FIRST_ACCESS"
+                    LedgerEntry.document_id == doc["document_id"],
+                    LedgerEntry.type == "FIRST_ACCESS",
                 )
             )
         assert n == 1
@@ -97,7 +110,11 @@ def test_first_access_committed_before_first_byte(
 
 
 def test_hundred_concurrent_first_opens_record_one_first_access(
-    client: TestClient[Any], staff: dict[str, str], applicant: dict[str, str], pdf_bytes: bytes, vault: Vault
+    client: TestClient[Any],
+    staff: dict[str, str],
+    applicant: dict[str, str],
+    pdf_bytes: bytes,
+    vault: Vault,
 ) -> None:
     doc = post_pdf(client, staff["agent"], applicant["account_id"], pdf_bytes).json()
     url = f"/api/v1/me/documents/{doc['document_id']}/content"
@@ -132,7 +149,11 @@ def test_other_applicants_document_is_404(
     created = client.post("/api/v1/accounts", json=reg, headers=auth(staff["agent"])).json()
     other = client.post(
         "/api/v1/auth/first-connection",
-        json={"agdref": reg["agdref"], "connection_key": created["connection_key"], "password": "another long secret"},
+        json={
+            "agdref": reg["agdref"],
+            "connection_key": created["connection_key"],
+            "password": "another long secret",
+        },
     ).json()["token"]
     client.cookies.clear()
     r = client.get(f"/api/v1/me/documents/{doc['document_id']}/content", headers=auth(other))
@@ -157,7 +178,11 @@ def test_wrong_role_is_403_and_anonymous_is_401(
 
 
 def test_staff_document_view_has_timeline_and_does_not_count_as_access(
-    client: TestClient[Any], staff: dict[str, str], applicant: dict[str, str], pdf_bytes: bytes, vault: Vault
+    client: TestClient[Any],
+    staff: dict[str, str],
+    applicant: dict[str, str],
+    pdf_bytes: bytes,
+    vault: Vault,
 ) -> None:
     doc = post_pdf(client, staff["agent"], applicant["account_id"], pdf_bytes).json()
     for role in ("agent", "legal", "court"):
@@ -172,7 +197,11 @@ def test_staff_document_view_has_timeline_and_does_not_count_as_access(
 
 
 def test_idempotency_key_makes_retry_a_noop(
-    client: TestClient[Any], staff: dict[str, str], applicant: dict[str, str], pdf_bytes: bytes, vault: Vault
+    client: TestClient[Any],
+    staff: dict[str, str],
+    applicant: dict[str, str],
+    pdf_bytes: bytes,
+    vault: Vault,
 ) -> None:
     a = post_pdf(client, staff["agent"], applicant["account_id"], pdf_bytes, idem="req-1")
     b = post_pdf(client, staff["agent"], applicant["account_id"], pdf_bytes, idem="req-1")
@@ -194,8 +223,14 @@ def test_idempotency_key_makes_retry_a_noop(
     ids=["not_a_pdf", "malformed_pdf", "wrong_content_type"],
 )
 def test_bad_upload_is_4xx_and_nothing_stored(
-    client: TestClient[Any], staff: dict[str, str], applicant: dict[str, str], vault: Vault,
-    body: bytes | None, ctype: str, code: str, status: int,
+    client: TestClient[Any],
+    staff: dict[str, str],
+    applicant: dict[str, str],
+    vault: Vault,
+    body: bytes | None,
+    ctype: str,
+    code: str,
+    status: int,
 ) -> None:
     content = body if body is not None else make_pdf()
     r = client.post(
@@ -211,14 +246,22 @@ def test_bad_upload_is_4xx_and_nothing_stored(
 
 
 def test_truncated_pdf_rejected(
-    client: TestClient[Any], staff: dict[str, str], applicant: dict[str, str], pdf_bytes: bytes, vault: Vault
+    client: TestClient[Any],
+    staff: dict[str, str],
+    applicant: dict[str, str],
+    pdf_bytes: bytes,
+    vault: Vault,
 ) -> None:
     r = post_pdf(client, staff["agent"], applicant["account_id"], pdf_bytes[: len(pdf_bytes) // 2])
     _problem(r, 422, "invalid_pdf")
 
 
 def test_encrypted_pdf_rejected(
-    client: TestClient[Any], staff: dict[str, str], applicant: dict[str, str], pdf_bytes: bytes, tmp_path: Any
+    client: TestClient[Any],
+    staff: dict[str, str],
+    applicant: dict[str, str],
+    pdf_bytes: bytes,
+    tmp_path: Any,
 ) -> None:
     import pikepdf
 
@@ -235,12 +278,18 @@ def test_oversized_pdf_rejected(
     client: TestClient[Any], staff: dict[str, str], applicant: dict[str, str], vault: Vault
 ) -> None:
     limit = vault.settings.max_upload_bytes
-    r = post_pdf(client, staff["agent"], applicant["account_id"], b"%PDF-1.7\n" + b"0" * (limit + 1))
+    r = post_pdf(
+        client, staff["agent"], applicant["account_id"], b"%PDF-1.7\n" + b"0" * (limit + 1)
+    )
     _problem(r, 413, "payload_too_large")
 
 
 def test_unknown_and_closed_accounts(
-    client: TestClient[Any], staff: dict[str, str], applicant: dict[str, str], pdf_bytes: bytes, vault: Vault
+    client: TestClient[Any],
+    staff: dict[str, str],
+    applicant: dict[str, str],
+    pdf_bytes: bytes,
+    vault: Vault,
 ) -> None:
     r = post_pdf(client, staff["agent"], "00000000-0000-4000-8000-000000000000", pdf_bytes)
     _problem(r, 404, "account_not_found")
@@ -262,12 +311,21 @@ def test_unknown_and_closed_accounts(
         ({"registered_on": "yesterday"}, "invalid_input"),
         ({"unexpected": 1}, "invalid_input"),
     ],
-    ids=["agdref_short", "agdref_long", "agdref_letters", "bad_procedure", "bad_date", "unknown_field"],
+    ids=[
+        "agdref_short",
+        "agdref_long",
+        "agdref_letters",
+        "bad_procedure",
+        "bad_date",
+        "unknown_field",
+    ],
 )
 def test_bad_account_json_is_400(
     client: TestClient[Any], staff: dict[str, str], payload: dict[str, Any], code: str, vault: Vault
 ) -> None:
-    r = client.post("/api/v1/accounts", json=new_registration(**payload), headers=auth(staff["agent"]))
+    r = client.post(
+        "/api/v1/accounts", json=new_registration(**payload), headers=auth(staff["agent"])
+    )
     _problem(r, 400, code)
     with vault.read() as s:
         assert s.scalar(select(func.count()).select_from(Account)) == 0
@@ -278,39 +336,67 @@ def test_missing_field_malformed_and_oversized_json(
 ) -> None:
     body = new_registration()
     del body["guda"]
-    _problem(client.post("/api/v1/accounts", json=body, headers=auth(staff["agent"])), 400, "invalid_input")
+    _problem(
+        client.post("/api/v1/accounts", json=body, headers=auth(staff["agent"])),
+        400,
+        "invalid_input",
+    )
     r = client.post(
-        "/api/v1/accounts", content=b"{not json", headers={"Content-Type": "application/json", **auth(staff["agent"])}
+        "/api/v1/accounts",
+        content=b"{not json",
+        headers={"Content-Type": "application/json", **auth(staff["agent"])},
     )
     assert r.status_code == 400 and r.json()["code"] in ("invalid_input", "malformed_json")
     big = new_registration(guda="x" * (vault.settings.max_json_bytes + 10))
-    _problem(client.post("/api/v1/accounts", json=big, headers=auth(staff["agent"])), 413, "payload_too_large")
+    _problem(
+        client.post("/api/v1/accounts", json=big, headers=auth(staff["agent"])),
+        413,
+        "payload_too_large",
+    )
 
 
 def test_duplicate_agdref_is_409(client: TestClient[Any], staff: dict[str, str]) -> None:
     reg = new_registration()
-    assert client.post("/api/v1/accounts", json=reg, headers=auth(staff["agent"])).status_code == 201
-    _problem(client.post("/api/v1/accounts", json=reg, headers=auth(staff["agent"])), 409, "account_exists")
+    assert (
+        client.post("/api/v1/accounts", json=reg, headers=auth(staff["agent"])).status_code == 201
+    )
+    _problem(
+        client.post("/api/v1/accounts", json=reg, headers=auth(staff["agent"])),
+        409,
+        "account_exists",
+    )
 
 
 def test_login_with_agdref_and_ofpra_number_and_uniform_failures(
     client: TestClient[Any], applicant: dict[str, str]
 ) -> None:
     for ident in (applicant["agdref"], applicant["ofpra_number"]):
-        r = client.post("/api/v1/auth/login", json={"identifier": ident, "password": applicant["password"]})
+        r = client.post(
+            "/api/v1/auth/login", json={"identifier": ident, "password": applicant["password"]}
+        )
         assert r.status_code == 200, r.text
         assert r.json()["token"].startswith("ovs_")
-    bad = client.post("/api/v1/auth/login", json={"identifier": applicant["agdref"], "password": "wrong password"})
-    unknown = client.post("/api/v1/auth/login", json={"identifier": "999999999", "password": "wrong password"})
+    bad = client.post(
+        "/api/v1/auth/login", json={"identifier": applicant["agdref"], "password": "wrong password"}
+    )
+    unknown = client.post(
+        "/api/v1/auth/login", json={"identifier": "999999999", "password": "wrong password"}
+    )
     assert bad.status_code == unknown.status_code == 401
     assert bad.json() == unknown.json()
 
 
 def test_ledger_rows_are_hash_chained_canonical_and_hold_no_personal_data(
-    client: TestClient[Any], staff: dict[str, str], applicant: dict[str, str], pdf_bytes: bytes, vault: Vault
+    client: TestClient[Any],
+    staff: dict[str, str],
+    applicant: dict[str, str],
+    pdf_bytes: bytes,
+    vault: Vault,
 ) -> None:
     doc = post_pdf(client, staff["agent"], applicant["account_id"], pdf_bytes).json()
-    client.get(f"/api/v1/me/documents/{doc['document_id']}/content", headers=auth(applicant["token"]))
+    client.get(
+        f"/api/v1/me/documents/{doc['document_id']}/content", headers=auth(applicant["token"])
+    )
     prev = ZERO_CHAIN
     rows = _ledger(vault)
     assert [r.seq for r in rows] == list(range(len(rows)))
@@ -323,7 +409,12 @@ def test_ledger_rows_are_hash_chained_canonical_and_hold_no_personal_data(
         text = bytes(r.entry).decode()
         for secret in (applicant["agdref"], applicant["ofpra_number"], applicant["account_id"]):
             assert secret not in text
-    assert [r.type for r in rows] == ["ACCOUNT_CREATED", "ACCOUNT_ACTIVATED", "POSTED", "FIRST_ACCESS"]
+    assert [r.type for r in rows] == [
+        "ACCOUNT_CREATED",
+        "ACCOUNT_ACTIVATED",
+        "POSTED",
+        "FIRST_ACCESS",
+    ]
 
 
 def test_openapi_is_served(client: TestClient[Any]) -> None:
