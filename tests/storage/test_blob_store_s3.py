@@ -104,7 +104,9 @@ def test_ensure_bucket_is_idempotent(s3_store: S3BlobStore) -> None:
 
 
 def test_settings_never_show_the_secret() -> None:
-    settings = S3Settings(endpoint="s3.example:443", access_key="a", secret_key=SECRET, bucket="b")
+    settings = S3Settings(
+        endpoint="s3.example:443", access_key="a", secret_key=SECRET, bucket="bkt"
+    )
     assert SECRET not in repr(settings)
     assert SECRET not in repr(S3BlobStore(settings))
 
@@ -134,14 +136,21 @@ def test_settings_from_env() -> None:
 
 @pytest.mark.parametrize(
     "change",
-    [{"part_size": 1024}, {"part_size": 6 * 1024**3}, {"endpoint": "http://h:1"}, {"bucket": ""}],
+    [
+        {"part_size": 1024},
+        {"part_size": 6 * 1024**3},
+        {"endpoint": "http://h:1"},
+        {"bucket": ""},
+        {"bucket": "x"},
+        {"bucket": "Bad_Name"},
+    ],
 )
 def test_invalid_settings_are_configuration_errors(change: dict[str, Any]) -> None:
     fields: dict[str, Any] = {
         "endpoint": "h:1",
         "access_key": "a",
         "secret_key": "s",
-        "bucket": "b",
+        "bucket": "bucket",
         **change,
     }
     with pytest.raises(ConfigurationError):

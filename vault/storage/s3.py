@@ -33,6 +33,7 @@ import certifi
 import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error, ServerError
+from minio.helpers import check_bucket_name
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
 
@@ -70,8 +71,10 @@ class S3Settings:
             raise ConfigurationError("S3 part size must be between 5 MiB and 5 GiB")
         if not self.endpoint or "://" in self.endpoint:
             raise ConfigurationError("S3 endpoint must be host:port without a scheme")
-        if not self.bucket:
-            raise ConfigurationError("S3 bucket name is missing")
+        try:
+            check_bucket_name(self.bucket, strict=True, s3_check=True)  # portable (AWS rules)
+        except ValueError:
+            raise ConfigurationError("S3 bucket name is not valid") from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], prefix: str = "VAULT_S3_") -> S3Settings:
