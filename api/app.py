@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,12 +16,40 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
-from api import health, problems
-from api.routes import v1
+from api import problems
 from api.security import provide_principal, provide_vault, role_guard
 from vault.config import Settings, load_settings
 from vault.errors import VaultError
-from vault.service import Vault, open_vault
+from vault.service import BackgroundTask, Vault, open_vault
+
+log = logging.getLogger("vault.background")
+
+#: Modules that each export ``ROUTES`` (one per feature area).
+ROUTE_MODULES = (
+    "api.health",
+    "api.routes.v1",
+    "api.routes.log",
+    "api.routes.accounts",
+    "api.routes.alerts",
+    "api.routes.proofs",
+    "api.pages",
+)
+
+
+def collect_routes() -> list[Any]:
+    routes: list[Any] = []
+    for name in ROUTE_MODULES:
+        routes.extend(importlib.import_module(name).ROUTES)
+    return routes
+
+
+async def _run_periodically(vault: Vault, task: BackgroundTask) -> None:
+    while True:
+        await asyncio.sleep(task.interval_seconds)
+        try:
+            await asyncio.to_thread(task.run, vault)
+        except Exception:
+            log.exception("background task %s failed", task.name)
 
 
 def create_app(settings: Settings | None = None, vault: Vault | None = None) -> Litestar:
@@ -29,14 +60,21 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if app.state.get("vault") is None:
             app.state.vault = open_vault(settings)
+        vault_: Vault = app.state.vault
+        tasks = []
+        if vault_.settings.background_tasks:
+            tasks = [asyncio.create_task(_run_periodically(vault_, t)) for t in vault_.background]
         try:
             yield
         finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             if owned:
-                app.state.vault.close()
+                vault_.close()
 
     app = Litestar(
-        route_handlers=[*v1.ROUTES, *health.ROUTES],
+        route_handlers=collect_routes(),
         guards=[role_guard],
         dependencies={
             "vault": Provide(provide_vault, sync_to_thread=False),

@@ -22,7 +22,11 @@ from vault.clock import FrozenClock
 from vault.config import Settings, load_settings
 from vault.service import Vault, open_vault
 
-FAST_ARGON2 = {"argon2_opslimit": 1, "argon2_memlimit": 64 * 1024}
+FAST_ARGON2 = {
+    "argon2_opslimit": 1,
+    "argon2_memlimit": 64 * 1024,
+    "background_tasks": False,  # tests drive sweepers and checkpoints explicitly
+}
 _PG_TEMPLATE: dict[str, str] = {}
 
 

@@ -149,17 +149,46 @@ def sweep_blobs(
     )
 
 
-def _mount_optional() -> None:
-    """Sub-apps owned by other modules."""
+#: (module, attribute, command name): sub-apps owned by feature modules.
+SUB_APPS = (
+    ("vault.cli_legal", "legal_app", "legal"),
+    ("vault.cli_legal", "eligibility_app", "eligibility"),
+    ("vault.cli_ledger", "ledger_app", "ledger"),
+    ("vault.cli_ledger", "witness_app", "witness"),
+    ("vault.cli_proof", "proof_app", "proof"),
+    ("vault.cli_alerts", "alerts_app", "alerts"),
+)
+
+
+@sweep_app.command("notifications")
+def sweep_notifications(as_json: JsonOpt = False) -> None:
+    """Record NOTIFIED (delay expired) for every document whose 15-day delay has run."""
+    from dataclasses import asdict as _asdict
+
+    from vault.notify import sweep_notifications as run
+
+    vault = _vault()
     try:
-        from vault.cli_legal import legal_app
+        report = run(vault)
+    finally:
+        vault.close()
+    emit(_asdict(report), as_json, report.summary())
 
-        app.add_typer(legal_app, name="legal")
-    except ImportError:  # pragma: no cover - during partial checkouts only
-        pass
+
+def _mount_sub_apps() -> None:
+    import importlib
+
+    for module, attr, name in SUB_APPS:
+        try:
+            sub = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue  # that feature is not in this build
+        app.add_typer(sub, name=name)
 
 
-_mount_optional()
+_mount_sub_apps()
 
 
 def main() -> None:

@@ -63,6 +63,7 @@ class Settings:
     )
     log_read_roles: str = setting("", "empty: public log; else roles allowed to read /log")
     log_level: str = setting("info", "log level")
+    background_tasks: bool = setting(True, "run checkpoints, sweepers and alerts inside `serve`")
 
     # --- derived values ---------------------------------------------------------------
     @property

@@ -217,7 +217,7 @@ def _store_and_commit(
     vault.blobs.put(blob_name, encrypt_stream(data_key, ctx, plaintext()))
     sha = digest.hexdigest()
     wrapped_dk = wrap_data_key(applicant_key, data_key, acc.id, document_id)
-    posted_hooks: list[PostedHook] = vault.extras.get("posted_hooks", [])
+    posted_hooks: list[PostedHook] = vault.hooks("posted_hooks")
     account_id = acc.id
     salt, agdref = acc.subject_salt or b"", acc.agdref
 
@@ -302,7 +302,7 @@ def _is_uuid(value: str) -> bool:
 
 def record_first_access(vault: Vault, principal: Principal, document_id: str) -> datetime:
     """Durably record the applicant's first access (idempotent). Returns its time."""
-    hooks: list[FirstAccessHook] = vault.extras.get("first_access_hooks", [])
+    hooks: list[FirstAccessHook] = vault.hooks("first_access_hooks")
 
     def unit(s: DbSession, ledger: LedgerAppender) -> datetime:
         doc = _own_document(s, principal, document_id)

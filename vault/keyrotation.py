@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from vault.crypto.keys import WrappedKey, rewrap
+from vault.accounts import CONNECTION_KEY_PURPOSE
+from vault.crypto.keys import WrappedKey, reseal_secret, rewrap, sealed_secret_kek_version
 from vault.db.models import Account
 from vault.ledger.entries import EntryType
 from vault.service import Vault
@@ -47,6 +48,11 @@ def rewrap_all(vault: Vault, batch: int = 200) -> int:
                     vault.keyring, WrappedKey(acc.kek_version, acc.wrapped_key or b""), acc.id
                 )
                 acc.wrapped_key, acc.kek_version = w.blob, w.kek_version
+                # The sealed connection key moves to the new KEK in the same transaction.
+                if sealed_secret_kek_version(acc.connection_key_sealed) != current:
+                    acc.connection_key_sealed = reseal_secret(
+                        vault.keyring, acc.connection_key_sealed, CONNECTION_KEY_PURPOSE, acc.id
+                    )
             done += len(rows)
         if len(rows) < batch:
             return done

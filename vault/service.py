@@ -8,8 +8,9 @@ refuses to start without them.
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,23 @@ from vault.errors import ConfigurationError
 from vault.ledger.sequencer import Sequencer
 from vault.storage import BlobStore, FilesystemBlobStore, blob_store_from_settings
 
+#: Modules that plug into the vault at start-up. Each defines ``install(vault)``, which
+#: registers sequencer hooks, posting / first-access hooks and background tasks.
+EXTENSIONS = (
+    "vault.ledger.store",
+    "vault.notify",
+    "vault.alerts.outbox",
+)
+
+
+@dataclass(frozen=True)
+class BackgroundTask:
+    """Periodic work that ``serve`` runs in a thread (checkpoints, sweepers, dispatcher)."""
+
+    name: str
+    interval_seconds: float
+    run: Callable[[Vault], object]
+
 
 @dataclass
 class Vault:
@@ -37,6 +55,12 @@ class Vault:
     blobs: BlobStore
     sequencer: Sequencer
     extras: dict[str, Any] = field(default_factory=dict)
+    background: list[BackgroundTask] = field(default_factory=list)
+
+    def hooks(self, name: str) -> list[Any]:
+        """A named hook list (e.g. ``posted_hooks``) that extensions append to."""
+        hooks: list[Any] = self.extras.setdefault(name, [])
+        return hooks
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -112,4 +136,7 @@ def open_vault(
     blobs = make_blob_store(settings)
     clock = clock or SystemClock()
     sequencer = Sequencer(write_engine, clock, max_batch=settings.sequencer_max_batch)
-    return Vault(settings, clock, write_engine, read_engine, keyring, blobs, sequencer)
+    vault = Vault(settings, clock, write_engine, read_engine, keyring, blobs, sequencer)
+    for name in EXTENSIONS:
+        importlib.import_module(name).install(vault)
+    return vault

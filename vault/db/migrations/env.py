@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from vault.db import ledger_models, outbox_models  # noqa: F401 -- register their tables
 from vault.db.engine import make_engine
 from vault.db.models import Base
 
