@@ -414,6 +414,7 @@ def test_ledger_rows_are_hash_chained_canonical_and_hold_no_personal_data(
         "ACCOUNT_ACTIVATED",
         "POSTED",
         "FIRST_ACCESS",
+        "NOTIFIED",
     ]
 
 
