@@ -9,7 +9,6 @@ emptied and removed afterwards.
 from __future__ import annotations
 
 import secrets
-import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,15 +17,9 @@ import pytest
 from minio import Minio
 from minio.error import MinioException
 
-# `tests` is not a regular package and pytest's default import mode puts only the
-# test folder on sys.path; make `tests.support` importable however pytest is run.
-_REPO_ROOT = str(Path(__file__).resolve().parents[2])
-if _REPO_ROOT not in sys.path:
-    sys.path.insert(0, _REPO_ROOT)
-
-from tests.support.s3 import require_s3_settings  # noqa: E402
-from vault.storage import BlobStore, FilesystemBlobStore, S3BlobStore  # noqa: E402
-from vault.storage.s3 import MIN_PART_SIZE, S3Settings  # noqa: E402
+from tests.support.s3 import require_s3_settings
+from vault.storage import BlobStore, FilesystemBlobStore, S3BlobStore
+from vault.storage.s3 import MIN_PART_SIZE, S3Settings
 
 #: Part size of the S3 store under test: S3's minimum, so multipart is cheap to reach.
 TEST_PART_SIZE = MIN_PART_SIZE
