@@ -63,6 +63,36 @@ class Settings:
     )
     log_read_roles: str = setting("", "empty: public log; else roles allowed to read /log")
     log_level: str = setting("info", "log level")
+    tsa_url: str = setting("", "RFC 3161 TSA URL (production); empty = in-process test TSA")
+    witness_keys: str = setting("", "comma-separated C2SP vkeys of accepted witnesses")
+    seal_pkcs12_file: str = setting("", "PKCS#12 file of the office seal (production)")
+    seal_pkcs12_password: str = setting("", "password of the seal PKCS#12", secret=True)
+    smtp_host: str = setting("", "SMTP server; empty = no e-mail channel")
+    smtp_port: int = setting(25, "SMTP port")
+    smtp_tls: str = setting("none", "SMTP TLS: none, starttls or tls")
+    smtp_user: str = setting("", "SMTP user")
+    smtp_password: str = setting("", "SMTP password", secret=True)
+    smtp_from: str = setting("noreply@ofpra.invalid", "From address of alerts")
+    sms_url: str = setting("", "SMS provider URL (JSON POST); empty = no SMS channel")
+    sms_username: str = setting("", "SMS provider user")
+    sms_password: str = setting("", "SMS provider password or token", secret=True)
+    sms_auth: str = setting("basic", "SMS provider auth: basic or bearer")
+    sms_sender: str = setting("OFPRA", "SMS sender name")
+    sms_report_secret: str = setting("", "HMAC secret of SMS delivery reports", secret=True)
+    alerts_max_attempts: int = setting(8, "send attempts before an alert is dead-lettered")
+    alerts_backoff_seconds: float = setting(30.0, "first retry delay (doubles each attempt)")
+    reminder_days: str = setting("7,13", "days after posting to remind of an unread document")
+    ack_dg_destination: str = setting("", "acknowledgements to the DG: mailto:ADDR or https URL")
+    ack_prefecture_destinations: str = setting(
+        "", "JSON {prefecture: mailto:ADDR | https URL} for acknowledgements"
+    )
+    ack_webhook_secret: str = setting("", "HMAC secret of acknowledgement webhooks", secret=True)
+    auth_max_failures: int = setting(5, "failed attempts before a temporary lockout")
+    auth_lockout_seconds: int = setting(900, "temporary lockout after too many failures")
+    auth_ip_per_minute: int = setting(30, "credential attempts per client address per minute")
+    closure_after_notification_days: int = setting(
+        365, "close an account this long after its decision was notified"
+    )
     background_tasks: bool = setting(True, "run checkpoints, sweepers and alerts inside `serve`")
 
     # --- derived values ---------------------------------------------------------------
