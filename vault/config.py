@@ -173,7 +173,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         key = "VAULT_" + f.name.upper()
         if key in env and env[key] != "":
             values[f.name] = _coerce(env[key], f.type, f.name)
-    values.update(overrides)
+    types = {f.name: f.type for f in fields(Settings)}
+    for name, value in overrides.items():
+        if name not in types:
+            raise ConfigurationError(f"unknown setting {name}")
+        values[name] = _coerce(value, types[name], name) if isinstance(value, str) else value
     return Settings(**values).validate()
 
 

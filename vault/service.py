@@ -57,6 +57,33 @@ class Vault:
     extras: dict[str, Any] = field(default_factory=dict)
     background: list[BackgroundTask] = field(default_factory=list)
 
+    def test_pki(self) -> Any:
+        """The embedded profile's generated test PKI (seal, TSA, CRLs) in DATA_DIR/pki.
+
+        Clearly labelled NOT FOR PRODUCTION; the production profile never uses it."""
+        if "test_pki" not in self.extras:
+            if self.settings.profile == "production":
+                raise ConfigurationError("the production profile has no generated test PKI")
+            from vault.pdf.pki import load_or_create_test_pki
+
+            self.extras["test_pki"] = load_or_create_test_pki(
+                self.settings.data_dir / "pki", self.clock.now()
+            )
+        return self.extras["test_pki"]
+
+    def timestamper(self) -> Any:
+        """The RFC 3161 TSA: ``VAULT_TSA_URL`` if set, else the in-process test TSA."""
+        if "timestamper" not in self.extras:
+            from vault.tsa import HttpTimeStamper, LocalTimeStamper
+
+            if self.settings.tsa_url:
+                self.extras["timestamper"] = HttpTimeStamper(self.settings.tsa_url)
+            else:
+                self.extras["timestamper"] = LocalTimeStamper.from_test_pki(
+                    self.test_pki(), self.clock
+                )
+        return self.extras["timestamper"]
+
     def hooks(self, name: str) -> list[Any]:
         """A named hook list (e.g. ``posted_hooks``) that extensions append to."""
         hooks: list[Any] = self.extras.setdefault(name, [])
