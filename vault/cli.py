@@ -197,3 +197,7 @@ def main() -> None:
     except VaultError as exc:
         typer.echo(f"error [{exc.code}]: {exc.detail}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
