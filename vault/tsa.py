@@ -99,6 +99,12 @@ def _der_int(value: int) -> bytes:
     return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
 
 
+def _reencode(der: bytes) -> bytes:
+    """Parse ``der`` fully and encode it again (asn1crypto keeps SET OF order)."""
+    reencoded: bytes = cms.ContentInfo.load(der, strict=True).dump(force=True)
+    return reencoded
+
+
 def _sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
@@ -303,7 +309,11 @@ def verify_timestamp(
     Raises :class:`SignatureError` on any failure, with the reason in its ``detail``.
     """
     try:
-        info = cms.ContentInfo.load(token)
+        info = cms.ContentInfo.load(token, strict=True)
+        # Refuse any encoding but the DER one: a token must have exactly one byte
+        # representation, or two ledgers could disagree on the bytes of one proof.
+        if _reencode(token) != token:
+            raise SignatureError("timestamp token is not DER-encoded")
         if info["content_type"].native != "signed_data":
             raise SignatureError("timestamp token is not CMS SignedData")
         signed_data = info["content"]
