@@ -104,6 +104,17 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Accounts issue (migration 0003): eligibility facts recorded at registration,
+    # the opt-out workflow (FAQ order) and closure.
+    overseas: Mapped[bool] = mapped_column(Boolean, default=False)
+    unaccompanied_minor: Mapped[bool] = mapped_column(Boolean, default=False)
+    unable_to_use_space: Mapped[bool] = mapped_column(Boolean, default=False)
+    eligibility_table: Mapped[str | None] = mapped_column(String(64))
+    opt_out_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    opt_out_form_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_reason: Mapped[str | None] = mapped_column(String(32))
+    contacts_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Session(Base):
