@@ -274,13 +274,14 @@ def add_cosignature(vault: Any, note: str) -> CosignatureResult:
     accepted: list[str] = []
     duplicates: list[str] = []
     with vault.write() as s:
-        have = set(
-            s.execute(
+        have = {
+            (str(name), str(kid))
+            for name, kid in s.execute(
                 select(LedgerCosignature.witness_name, LedgerCosignature.key_id).where(
                     LedgerCosignature.checkpoint_size == cp.size
                 )
-            ).tuples()
-        )
+            )
+        }
         for sig, at in lines:
             kid = f"{sig.key_id:08x}"
             if (sig.name, kid) in have:
