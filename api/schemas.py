@@ -51,6 +51,9 @@ class SessionOut(msgspec.Struct):
     token_type: str
     expires_in: int
     account_id: str
+    # "add_contacts" after the first connection, "keep_contacts_current" later (FAQ).
+    reminder: str | None = None
+    missing_contacts: list[str] = []
 
 
 class DocumentPosted(msgspec.Struct):
@@ -78,3 +81,109 @@ class DocumentList(msgspec.Struct):
     total: int
     offset: int
     limit: int
+
+
+# --- accounts issue (5) -------------------------------------------------------------------
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+ConnectionKey = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class ResetPassword(msgspec.Struct, forbid_unknown_fields=True):
+    identifier: Identifier
+    connection_key: ConnectionKey
+    password: Password
+
+
+class RecoverKey(msgspec.Struct, forbid_unknown_fields=True):
+    identifier: Identifier
+    channel: Literal["sms", "email"]
+
+
+class Accepted(msgspec.Struct):
+    status: str = "accepted"
+
+
+class ContactsIn(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
+
+
+class ContactsOut(msgspec.Struct):
+    phone: str | None
+    email: str | None
+
+
+class AccessLogLine(msgspec.Struct):
+    at: str
+    actor_role: str
+    structure_id: str | None
+    action: str
+    document_id: str | None
+
+
+class AccessLogOut(msgspec.Struct):
+    items: list[AccessLogLine]
+    total: int
+    offset: int
+    limit: int
+
+
+class ProApplicant(msgspec.Struct):
+    account_id: str
+    status: str
+    channel: str
+    language: str
+    has_phone: bool
+    has_email: bool
+
+
+class ProApplicantList(msgspec.Struct):
+    items: list[ProApplicant]
+
+
+class ConnectionKeyOut(msgspec.Struct):
+    connection_key: str
+
+
+class OptOutRequested(msgspec.Struct):
+    account_id: str
+    requested_at: datetime
+
+
+class OptOutFormStored(msgspec.Struct):
+    form_id: str
+    sha256: str
+    size: int
+    uploaded_at: datetime
+
+
+class AccountClosedOut(msgspec.Struct):
+    account_id: str
+    status: str
+    closed_at: str
+
+
+class StaffCreate(msgspec.Struct, forbid_unknown_fields=True):
+    role: Literal["agent", "legal", "court", "professional", "ofii", "admin"]
+    name: ShortText
+    structure_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+
+
+class StaffToken(msgspec.Struct):
+    staff_id: str
+    role: str
+    token: str
+
+
+class StaffOut(msgspec.Struct):
+    staff_id: str
+    name: str
+    role: str
+    structure_id: str | None
+    created_at: str
+    expires_at: str
+    disabled: bool
+
+
+class StaffList(msgspec.Struct):
+    items: list[StaffOut]

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from vault.crypto.tokens import new_token, token_digest
 from vault.db.models import Staff
-from vault.errors import InvalidInput, NotFound, Unauthenticated
+from vault.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from vault.principal import STAFF_ROLES, Principal
 from vault.service import Vault
 
@@ -74,3 +74,67 @@ def authenticate_staff(vault: Vault, token: str) -> Principal:
     if staff is None or staff.disabled_at is not None or staff.expires_at <= now:
         raise Unauthenticated()
     return Principal("staff", staff.id, staff.role, staff.structure_id)
+
+
+@dataclass(frozen=True)
+class StaffView:
+    staff_id: str
+    name: str
+    role: str
+    structure_id: str | None
+    created_at: str
+    expires_at: str
+    disabled: bool
+
+
+def _require_admin(actor: Principal) -> None:
+    if actor.kind != "staff" or actor.role != "admin":
+        raise Forbidden()
+
+
+def list_staff(vault: Vault, actor: Principal) -> list[StaffView]:
+    """Every staff member, without token material (admin only)."""
+    _require_admin(actor)
+    with vault.read() as s:
+        rows = list(s.scalars(select(Staff).order_by(Staff.created_at, Staff.id)))
+    return [
+        StaffView(
+            r.id,
+            r.name,
+            r.role,
+            r.structure_id,
+            r.created_at.isoformat(),
+            r.expires_at.isoformat(),
+            r.disabled_at is not None,
+        )
+        for r in rows
+    ]
+
+
+def admin_create_staff(
+    vault: Vault, actor: Principal, *, role: str, name: str, structure_id: str | None
+) -> IssuedToken:
+    _require_admin(actor)
+    return create_staff(vault, role=role, name=name, structure_id=structure_id)
+
+
+def admin_disable_staff(vault: Vault, actor: Principal, staff_id: str) -> None:
+    _require_admin(actor)
+    if staff_id == actor.id:
+        # An admin cannot lock the last door behind themselves by accident.
+        raise InvalidInput("an admin cannot disable their own account")
+    disable_staff(vault, _checked_id(staff_id))
+
+
+def admin_rotate_token(vault: Vault, actor: Principal, staff_id: str) -> IssuedToken:
+    _require_admin(actor)
+    return rotate_staff_token(vault, _checked_id(staff_id))
+
+
+def _checked_id(staff_id: str) -> str:
+    try:
+        if str(uuid.UUID(staff_id)) == staff_id:
+            return staff_id
+    except ValueError:
+        pass
+    raise NotFound("no such staff member")

@@ -110,6 +110,8 @@ def reserve(vault: Vault, identifier: str | None, address: str | None) -> None:
     """
     now = vault.clock.now()
     st = vault.settings
+    # Keys first: the HMAC key may need its own transaction (never nest two writers).
+    id_key = identifier_key(vault, identifier) if identifier is not None else None
     with vault.write() as s:
         if address:
             ip = _row(s, address_key(address), now)
@@ -121,8 +123,8 @@ def reserve(vault: Vault, identifier: str | None, address: str | None) -> None:
                 )
             ip.window_count += 1
             ip.updated_at = now
-        if identifier is not None:
-            acc = _row(s, identifier_key(vault, identifier), now)
+        if id_key is not None:
+            acc = _row(s, id_key, now)
             if acc.locked_until is not None and acc.locked_until > now:
                 raise TooManyRequests(
                     UNIFORM_DETAIL, retry_after=_retry_after(acc.locked_until, now)
@@ -140,8 +142,9 @@ def reserve(vault: Vault, identifier: str | None, address: str | None) -> None:
 def succeeded(vault: Vault, identifier: str) -> None:
     """Refund the reserved attempt and clear the identifier's backoff."""
     now = vault.clock.now()
+    key = identifier_key(vault, identifier)
     with vault.write() as s:
-        row = s.get(AuthThrottle, identifier_key(vault, identifier), with_for_update=True)
+        row = s.get(AuthThrottle, key, with_for_update=True)
         if row is not None:
             row.failures = 0
             row.lockouts = 0

@@ -29,6 +29,13 @@ from vault.errors import PayloadTooLarge, UnsupportedMediaType
 from vault.service import Vault
 
 AGENT = {"roles": ("agent",)}
+
+
+def client_address(request: Request[Any, Any, Any]) -> str | None:
+    """The peer address the brute-force throttle counts (a proxy must set it right)."""
+    return request.client.host if request.client is not None else None
+
+
 APPLICANT = {"roles": ("applicant",)}
 STAFF_READERS = {"roles": ("agent", "legal", "court")}
 
@@ -51,6 +58,9 @@ def create_account(
             requalified_on=data.requalified_on,
             requalification_region=data.requalification_region,
             prefecture=data.prefecture,
+            overseas=data.overseas,
+            unaccompanied_minor=data.unaccompanied_minor,
+            unable_to_use_space=data.unable_to_use_space,
         ),
         principal,
     )
@@ -58,7 +68,14 @@ def create_account(
 
 
 def _session_response(vault: Vault, issued: accounts.IssuedSession) -> Response[SessionOut]:
-    body = SessionOut(issued.token, "Bearer", issued.expires_at_seconds, issued.account_id)
+    body = SessionOut(
+        issued.token,
+        "Bearer",
+        issued.expires_at_seconds,
+        issued.account_id,
+        issued.reminder,
+        list(issued.missing_contacts),
+    )
     cookie = Cookie(
         key=SESSION_COOKIE,
         value=issued.token,
@@ -72,16 +89,26 @@ def _session_response(vault: Vault, issued: accounts.IssuedSession) -> Response[
 
 
 @post("/api/v1/auth/first-connection", status_code=200, tags=["auth"], sync_to_thread=True)
-def first_connection(data: JSONBody[FirstConnection], vault: VaultDep) -> Response[SessionOut]:
+def first_connection(
+    request: Request[Any, Any, Any], data: JSONBody[FirstConnection], vault: VaultDep
+) -> Response[SessionOut]:
     """First connection with the AGDREF number and the connection key; sets the password."""
-    issued = accounts.first_connection(vault, data.agdref, data.connection_key, data.password)
+    issued = accounts.first_connection(
+        vault, data.agdref, data.connection_key, data.password, client=client_address(request)
+    )
     return _session_response(vault, issued)
 
 
 @post("/api/v1/auth/login", status_code=200, tags=["auth"], sync_to_thread=True)
-def login(data: JSONBody[Login], vault: VaultDep) -> Response[SessionOut]:
-    """Log in with the AGDREF or OFPRA number and the password."""
-    return _session_response(vault, accounts.login(vault, data.identifier, data.password))
+def login(
+    request: Request[Any, Any, Any], data: JSONBody[Login], vault: VaultDep
+) -> Response[SessionOut]:
+    """Log in with the AGDREF or OFPRA number and the password.
+
+    The response reminds the applicant to keep their contacts current (``reminder``,
+    ``missing_contacts``); throttled per identifier and per client address (429)."""
+    issued = accounts.login(vault, data.identifier, data.password, client=client_address(request))
+    return _session_response(vault, issued)
 
 
 @post("/api/v1/auth/logout", opt=APPLICANT, status_code=204, tags=["auth"], sync_to_thread=True)
