@@ -1,0 +1,198 @@
+"""Journeys in a real browser (issue 7): applicant (French, English), agent, Arabic RTL."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Server
+from tests.browser.helpers import check_page, path_of
+from tests.conftest import make_pdf
+
+PASSWORD = "une phrase de passe assez longue"
+
+
+def _agdref() -> str:
+    return str(uuid.uuid4().int)[:10]
+
+
+def _account_with_document(server: Server, language: str) -> dict[str, Any]:
+    """Set-up through the JSON API: an agent creates an account and posts a PDF."""
+    agent = server.staff_token("agent")
+    agdref = _agdref()
+    created = server.api(
+        "POST",
+        "/api/v1/accounts",
+        agent,
+        {
+            "agdref": agdref,
+            "ofpra_number": "OFPRA-" + agdref,
+            "guda": "Rennes",
+            "registered_on": "2026-02-20",
+            "procedure": "normal",
+            "structure_id": "SPADA-35",
+            "language": language,
+        },
+    )
+    import urllib.request
+
+    req = urllib.request.Request(
+        server.url
+        + f"/api/v1/accounts/{created['account_id']}/documents?type=CONVOCATION&title=Convocation",
+        data=make_pdf("Convocation a un entretien"),
+        method="POST",
+    )
+    req.add_header("Authorization", f"Bearer {agent}")
+    req.add_header("Content-Type", "application/pdf")
+    import json
+
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        posted = json.loads(resp.read())
+    return {**created, "document": posted}
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_applicant_journey(
+    server: Server, phone: Any, artifacts: Path, language: str
+) -> None:
+    acc = _account_with_document(server, language)
+    page = phone.new_page()
+    shot = f"applicant-{language}"
+
+    page.goto(f"{server.url}/?lang={language}")
+    assert page.locator("html").get_attribute("lang") == language
+    check_page(page, artifacts, f"{shot}-01-home")
+
+    page.click("a[href='/first-connection']")
+    check_page(page, artifacts, f"{shot}-02-first-connection")
+
+    # A wrong key: the error summary at the top links to the field.
+    page.fill("#agdref", acc["agdref"])
+    page.fill("#connection_key", "AAAA-BBBB-CCCC-DDDD")
+    page.fill("#password", PASSWORD)
+    page.fill("#password_confirm", PASSWORD)
+    page.click("button[type=submit]")
+    summary = page.locator(".error-summary")
+    assert summary.is_visible()
+    assert summary.locator("a").first.get_attribute("href") == "#agdref"
+    assert page.locator("#agdref").get_attribute("aria-invalid") == "true"
+    check_page(page, artifacts, f"{shot}-03-first-connection-error")
+
+    page.fill("#connection_key", acc["connection_key"])
+    page.fill("#password", PASSWORD)
+    page.fill("#password_confirm", PASSWORD)
+    page.click("button[type=submit]")
+    assert path_of(page) == "/documents"
+    # The applicant's saved language wins from now on.
+    assert page.locator("html").get_attribute("lang") == language
+    doc = page.locator(".doc").first
+    assert "Convocation" in doc.inner_text()
+    assert doc.locator(".status-new").count() == 1
+    check_page(page, artifacts, f"{shot}-04-documents-new")
+
+    with page.expect_download() as info:
+        doc.locator(f"a[href='/documents/{acc['document']['document_id']}/file']").click()
+    body = Path(info.value.path()).read_bytes()
+    assert body.startswith(b"%PDF")
+    assert hashlib.sha256(body).hexdigest() == acc["document"]["sha256"]
+
+    page.reload()
+    doc = page.locator(".doc").first
+    assert doc.locator(".status-opened").count() == 1
+    check_page(page, artifacts, f"{shot}-05-documents-opened")
+
+    page.click(".main-nav button[type=submit]")
+    assert path_of(page) == "/login"
+    check_page(page, artifacts, f"{shot}-06-login")
+    page.goto(f"{server.url}/documents")
+    assert path_of(page) == "/login"  # logged out: the list is no longer reachable
+
+    # Logging in again with the password chosen at the first connection.
+    page.fill("#identifier", acc["agdref"])
+    page.fill("#password", PASSWORD)
+    page.click("main button[type=submit]")
+    assert path_of(page) == "/documents"
+
+
+def test_agent_creates_account_and_posts_document(
+    server: Server, phone: Any, artifacts: Path, tmp_path: Path
+) -> None:
+    token = server.staff_token("agent")
+    page = phone.new_page()
+    page.goto(f"{server.url}/staff/sign-in?lang=en")
+    check_page(page, artifacts, "agent-01-sign-in")
+    page.fill("#token", token)
+    page.click("main button[type=submit]")
+    assert path_of(page) == "/staff"
+    check_page(page, artifacts, "agent-02-home")
+
+    page.click("a[href='/agent/accounts/new']")
+    check_page(page, artifacts, "agent-03-account-form")
+    page.click("main button[type=submit]")  # empty form: errors listed at the top
+    assert page.locator(".error-summary a[href='#agdref']").count() == 1
+    check_page(page, artifacts, "agent-04-account-form-errors")
+
+    agdref = _agdref()
+    page.fill("#agdref", agdref)
+    page.fill("#guda", "Rennes")
+    page.fill("#registered_on", "2026-02-20")
+    page.select_option("#procedure", "normal")
+    page.fill("#structure_id", "SPADA-35")
+    page.select_option("#language", "ar")
+    page.click("main button[type=submit]")
+    key = page.locator("#connection-key").inner_text()
+    assert len(key.replace("-", "")) >= 16
+    assert page.locator("#created-agdref").inner_text() == agdref
+    check_page(page, artifacts, "agent-05-account-created")
+
+    page.click("a[href^='/agent/documents/new?account_id=']")
+    pdf = tmp_path / "decision.pdf"
+    pdf.write_bytes(make_pdf("Decision"))
+    page.select_option("#type", "DECISION")
+    page.fill("#title", "Décision")
+    page.set_input_files("#file", str(pdf))
+    check_page(page, artifacts, "agent-06-post-form")
+    page.click("main button[type=submit]")
+    assert path_of(page).startswith("/office/documents/")
+    assert page.locator(".success").is_visible()
+    assert "POSTED" in page.locator(".timeline").inner_text()
+    check_page(page, artifacts, "agent-07-document-status")
+
+    # The new applicant signs in in Arabic (their saved language): right to left.
+    applicant = phone.browser.new_context(viewport={"width": 360, "height": 740})
+    try:
+        ap = applicant.new_page()
+        ap.goto(f"{server.url}/first-connection")
+        ap.fill("#agdref", agdref)
+        ap.fill("#connection_key", key)
+        ap.fill("#password", PASSWORD)
+        ap.fill("#password_confirm", PASSWORD)
+        ap.click("main button[type=submit]")
+        assert path_of(ap) == "/documents"
+        assert ap.locator("html").get_attribute("dir") == "rtl"
+        assert ap.locator("html").get_attribute("lang") == "ar"
+        check_page(ap, artifacts, "applicant-ar-documents")
+    finally:
+        applicant.close()
+
+
+def test_arabic_pages_render_right_to_left(server: Server, phone: Any, artifacts: Path) -> None:
+    page = phone.new_page()
+    page.goto(f"{server.url}/?lang=ar")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    check_page(page, artifacts, "ar-01-home")
+    # The choice is kept (cookie) on the next page without ?lang=.
+    page.click("a[href='/first-connection']")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    page.click("main button[type=submit]")
+    assert page.locator(".error-summary").is_visible()
+    check_page(page, artifacts, "ar-02-first-connection-errors")
+    page.goto(f"{server.url}/login")
+    check_page(page, artifacts, "ar-03-login")
+    # The brand sits on the right in RTL: the header's first child starts at the right.
+    box = page.locator(".brand").bounding_box()
+    assert box is not None and box["x"] + box["width"] > 250
