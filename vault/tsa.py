@@ -99,10 +99,17 @@ def _der_int(value: int) -> bytes:
     return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
 
 
-def _reencode(der: bytes) -> bytes:
-    """Parse ``der`` fully and encode it again (asn1crypto keeps SET OF order)."""
-    reencoded: bytes = cms.ContentInfo.load(der, strict=True).dump(force=True)
-    return reencoded
+def _check_token_structure(signed_data: cms.SignedData) -> None:
+    """RFC 3161 2.4.2 / RFC 5652 5.1 fields that no signature covers, pinned down."""
+    signer_infos = signed_data["signer_infos"]
+    if len(signer_infos) != 1:
+        raise SignatureError("timestamp token must have exactly one signer")
+    signer_info = signer_infos[0]
+    if signed_data["version"].native != "v3" or signer_info["version"].native != "v1":
+        raise SignatureError("timestamp token has unexpected CMS versions")
+    declared = [a.dump() for a in signed_data["digest_algorithms"]]
+    if declared != [signer_info["digest_algorithm"].dump()]:
+        raise SignatureError("timestamp token declares other digest algorithms than it uses")
 
 
 def _sha256(data: bytes) -> bytes:
@@ -310,20 +317,17 @@ def verify_timestamp(
     """
     try:
         info = cms.ContentInfo.load(token, strict=True)
-        # Refuse any encoding but the DER one: a token must have exactly one byte
-        # representation, or two ledgers could disagree on the bytes of one proof.
-        if _reencode(token) != token:
-            raise SignatureError("timestamp token is not DER-encoded")
         if info["content_type"].native != "signed_data":
             raise SignatureError("timestamp token is not CMS SignedData")
         signed_data = info["content"]
         tst_info = signed_data["encap_content_info"]["content"].parsed
         if not isinstance(tst_info, tsp.TSTInfo):
             raise SignatureError("timestamp token does not hold a TSTInfo")
+        _check_token_structure(signed_data)
         gen_time: datetime = tst_info["gen_time"].native
     except SignatureError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except Exception as exc:  # asn1crypto fails lazily, with many types
         raise SignatureError("timestamp token is not valid DER") from exc
 
     context = ValidationContext(
