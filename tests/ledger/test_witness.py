@@ -45,7 +45,7 @@ def make_witness(
         load_witness_key(key),
         state,
         log_vkey=public_key(vault),
-        http_client=http,  # type: ignore[arg-type]
+        http_client=http,
         now=lambda: int(vault.clock.now().timestamp()),
     )
 
