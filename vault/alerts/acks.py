@@ -144,8 +144,10 @@ def ack_attachments(
     pdf = ack_pdf(rendered)
     sealer = vault.extras.get("sealer")
     sealed = False
-    if sealer is not None:
-        pdf = sealer.seal(pdf)
+    # vault.sealing installs a FileSealer (seal_bytes); a bare pdf.seal.Sealer has seal.
+    seal = getattr(sealer, "seal_bytes", None) or getattr(sealer, "seal", None)
+    if callable(seal):
+        pdf = seal(pdf)
         sealed = True
     else:
         log.warning("no process-wide sealer: acknowledgement PDF attached unsealed")
