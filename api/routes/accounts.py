@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio.to_thread
 from litestar import Request, Response, get, post, put
 from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -84,19 +85,23 @@ def recover_key(
 
 
 # --- the applicant --------------------------------------------------------------------
-@get("/api/v1/me/contacts", opt=APPLICANT, tags=["applicant"], sync_to_thread=True)
-def get_contacts(vault: VaultDep, principal: PrincipalDep) -> Response[ContactsOut]:
-    c = accounts.get_contacts(vault, principal)
+# GET and PUT share a path: Litestar then mis-runs sync_to_thread handlers (a coroutine
+# reaches the response handler), so these two are async and use a worker thread.
+@get("/api/v1/me/contacts", opt=APPLICANT, tags=["applicant"])
+async def get_contacts(vault: VaultDep, principal: PrincipalDep) -> Response[ContactsOut]:
+    c = await anyio.to_thread.run_sync(accounts.get_contacts, vault, principal)
     return Response(ContactsOut(c.phone, c.email), headers=NO_STORE)
 
 
-@put("/api/v1/me/contacts", opt=APPLICANT, tags=["applicant"], sync_to_thread=True)
-def put_contacts(
+@put("/api/v1/me/contacts", opt=APPLICANT, tags=["applicant"])
+async def put_contacts(
     data: JSONBody[ContactsIn], vault: VaultDep, principal: PrincipalDep
 ) -> Response[ContactsOut]:
     """Set the phone (E.164) and e-mail; ``null`` removes one. New contacts get a
     confirmation message through the alert outbox."""
-    c = accounts.set_contacts(vault, principal, data.phone, data.email)
+    c = await anyio.to_thread.run_sync(
+        accounts.set_contacts, vault, principal, data.phone, data.email
+    )
     return Response(ContactsOut(c.phone, c.email), headers=NO_STORE)
 
 
@@ -166,8 +171,6 @@ async def opt_out_form(
     principal: PrincipalDep,
 ) -> OptOutFormStored:
     """The dated, signed opt-out form (the PDF itself, Content-Type: application/pdf)."""
-    import anyio.to_thread
-
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/pdf":
         raise UnsupportedMediaType("send the PDF itself with Content-Type: application/pdf")
@@ -230,18 +233,22 @@ def _staff_out(v: staff.StaffView) -> StaffOut:
     )
 
 
-@get("/api/v1/admin/staff", opt=ADMIN, tags=["admin"], sync_to_thread=True)
-def list_staff(vault: VaultDep, principal: PrincipalDep) -> StaffList:
-    return StaffList([_staff_out(v) for v in staff.list_staff(vault, principal)])
+@get("/api/v1/admin/staff", opt=ADMIN, tags=["admin"])
+async def list_staff(vault: VaultDep, principal: PrincipalDep) -> StaffList:
+    # Async + worker thread: same path as POST below (see get_contacts).
+    views = await anyio.to_thread.run_sync(staff.list_staff, vault, principal)
+    return StaffList([_staff_out(v) for v in views])
 
 
-@post("/api/v1/admin/staff", opt=ADMIN, status_code=201, tags=["admin"], sync_to_thread=True)
-def create_staff(
+@post("/api/v1/admin/staff", opt=ADMIN, status_code=201, tags=["admin"])
+async def create_staff(
     data: JSONBody[StaffCreate], vault: VaultDep, principal: PrincipalDep
 ) -> Response[StaffToken]:
     """Create a staff member; the bearer token is shown once."""
-    t = staff.admin_create_staff(
-        vault, principal, role=data.role, name=data.name, structure_id=data.structure_id
+    t = await anyio.to_thread.run_sync(
+        lambda: staff.admin_create_staff(
+            vault, principal, role=data.role, name=data.name, structure_id=data.structure_id
+        )
     )
     return Response(StaffToken(t.staff_id, t.role, t.token), status_code=201, headers=NO_STORE)
 
