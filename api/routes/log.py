@@ -45,7 +45,7 @@ from vault.service import Vault
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=1"
-TEXT = "text/plain; charset=utf-8"
+TEXT = "text/plain"  # Litestar appends "; charset=utf-8" to text/* types
 MAX_COSIGNED_NOTE = 64 * 1024
 
 
@@ -164,7 +164,7 @@ class CosignatureAccepted(msgspec.Struct):
     duplicates: list[str]
 
 
-@post("/log/cosignature", status_code=200, tags=["log"], sync_to_thread=False)
+@post("/log/cosignature", status_code=200, tags=["log"])
 async def post_cosignature(request: Request[Any, Any, Any], vault: VaultDep) -> CosignatureAccepted:
     """A witness submits the checkpoint note it cosigned (``text/plain``): the
     checkpoint text, a blank line, and its ``cosignature/v1`` line(s)."""
