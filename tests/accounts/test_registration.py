@@ -138,8 +138,13 @@ def test_contacts_validated_and_confirmed_through_the_outbox(
     h = auth(applicant["token"])
     r = client.get("/api/v1/me/contacts", headers=h)
     assert r.status_code == 200 and r.json() == {"phone": None, "email": None}
-    for bad in ({"phone": "0612345678"}, {"phone": "+0612"}, {"email": "no-at-sign"},
-                {"email": "a@b"}, {"email": "x@" + "a" * 250 + ".fr"}):
+    for bad in (
+        {"phone": "0612345678"},
+        {"phone": "+0612"},
+        {"email": "no-at-sign"},
+        {"email": "a@b"},
+        {"email": "x@" + "a" * 250 + ".fr"},
+    ):
         r = client.put("/api/v1/me/contacts", json=bad, headers=h)
         assert r.status_code == 400, (bad, r.text)
     r = client.put(
