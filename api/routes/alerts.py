@@ -17,6 +17,15 @@ from vault.clock import SystemClock
 from vault.errors import PayloadTooLarge, SignatureError
 
 ADMIN = {"roles": ("admin",)}
+
+
+class DeliveryReportRejected(SignatureError):
+    """A delivery report whose signature or timestamp does not verify (forged or
+    replayed): 401, saying nothing of which check failed."""
+
+    code = "delivery_report_rejected"
+    status = 401
+    title = "The delivery report is not authentic"
 MAX_REPORT_BYTES = 16 * 1024
 
 OutboxStatus = Literal[
@@ -92,14 +101,17 @@ async def sms_delivery_report(
     secret = vault.settings.sms_report_secret
     if not secret:
         # No secret configured: every report is refused rather than trusted.
-        raise SignatureError()
+        raise DeliveryReportRejected()
     body = await request.body()
     if len(body) > MAX_REPORT_BYTES:
         raise PayloadTooLarge("a delivery report is at most 16 KiB")
     # Freshness is judged against real time: the provider signs with its wall clock.
-    report = parse_delivery_report(
-        body, dict(request.headers), secret.encode(), now=SystemClock().now()
-    )
+    try:
+        report = parse_delivery_report(
+            body, dict(request.headers), secret.encode(), now=SystemClock().now()
+        )
+    except SignatureError:
+        raise DeliveryReportRejected() from None
     status = await anyio.to_thread.run_sync(dispatcher.apply_delivery_report, vault, report)
     return DeliveryReportAccepted(status)
 
