@@ -249,7 +249,7 @@ def write_proof(vault: Vault, principal: Principal, document_id: str, out: IO[by
                 select(LedgerEntry.seq, LedgerEntry.entry)
                 .where(LedgerEntry.document_id == doc.id)
                 .order_by(LedgerEntry.seq)
-            ).tuples()
+            ).all()
         )
     if not rows:
         raise InvalidInput("the document has no ledger entry")
@@ -692,7 +692,7 @@ def _verify(
         c.ok("bundle", f"{PROOF_FORMAT}, {len(files)} files", f"{PROOF_FORMAT}, {len(files)} fichiers")
     try:
         _verify_body(c, info, proof, files, raw_json, log_vkey, trust_root_pem, witness_vkeys)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, VaultError) as exc:
         c.fail("bundle", f"malformed proof.json: {exc!r}", f"proof.json mal formé : {exc!r}")
 
 
@@ -907,7 +907,10 @@ def _verify_body(
                    "l'identité ne correspond pas à l'engagement des entrées")
 
     # --- legal dates --------------------------------------------------------------------
-    _check_dates(c, info, proof["notification"], parsed)
+    try:
+        _check_dates(c, info, proof["notification"], parsed)
+    except VaultError as exc:  # impossible facts (access before posting...) fail the check
+        c.fail("notification", exc.detail or exc.title, exc.detail or exc.title)
 
 
 def _attestation_proof_digest(pdf: bytes) -> str | None:
