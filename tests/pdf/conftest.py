@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -46,14 +45,17 @@ def make_pdf(text: str = "Convocation à un entretien", *, pad_to: int = 0) -> b
     pdf.cell(0, 10, text.encode("latin-1", "replace").decode("latin-1"))
     out = bytes(pdf.output())
     if pad_to > len(out):
+        # Random text lines (no line breaking: fpdf2's is slow) grow the uncompressed
+        # content streams to the wanted size, over as many pages as needed.
         pdf = FPDF()
         pdf.set_compression(False)
-        pdf.add_page()
         pdf.set_font("helvetica", size=6)
-        pdf.cell(0, 10, text.encode("latin-1", "replace").decode("latin-1"))
-        # random-looking, incompressible text grows the content stream to size
-        line = os.urandom(48).hex()
-        pdf.multi_cell(0, 3, " ".join([line] * ((pad_to - len(out)) // 97 + 1)))
+        lines = (pad_to - len(out)) // 110 + 1
+        for i in range(lines):
+            if i % 60 == 0:
+                pdf.add_page()
+                pdf.text(10, 10, text.encode("latin-1", "replace").decode("latin-1"))
+            pdf.text(10, 15 + 4 * (i % 60), os.urandom(40).hex())
         out = bytes(pdf.output())
     return out
 
@@ -87,8 +89,18 @@ def nss_db(test_pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> str:
     db = f"sql:{directory}"
     subprocess.run([certutil, "-N", "-d", db, "--empty-password"], check=True)
     subprocess.run(
-        [certutil, "-A", "-d", db, "-n", "OFPRA TEST root", "-t", "CT,C,C",
-         "-i", str(test_pki.root_path)],
+        [
+            certutil,
+            "-A",
+            "-d",
+            db,
+            "-n",
+            "OFPRA TEST root",
+            "-t",
+            "CT,C,C",
+            "-i",
+            str(test_pki.root_path),
+        ],
         check=True,
     )
     return db

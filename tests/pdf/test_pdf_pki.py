@@ -79,9 +79,20 @@ def test_openssl_accepts_the_tsa_certificate_for_timestamping(tmp_path: Path) ->
     openssl = require_tool("openssl")
     pki = generate_test_pki(tmp_path, now=datetime.now(UTC))
     result = subprocess.run(
-        [openssl, "verify", "-CAfile", str(pki.root_path), "-untrusted", str(pki.chain_path),
-         "-purpose", "timestampsign", str(tmp_path / "tsa.pem")],
-        capture_output=True, text=True, check=False,
+        [
+            openssl,
+            "verify",
+            "-CAfile",
+            str(pki.root_path),
+            "-untrusted",
+            str(pki.chain_path),
+            "-purpose",
+            "timestampsign",
+            str(tmp_path / "tsa.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
 
@@ -115,7 +126,7 @@ def test_damaged_pki_directory_is_a_configuration_error(tmp_path: Path) -> None:
 
 def test_naive_time_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="aware"):
-        generate_test_pki(tmp_path, now=datetime(2026, 1, 1))  # noqa: DTZ001
+        generate_test_pki(tmp_path, now=datetime(2026, 1, 1))
 
 
 def test_copy_of_directory_loads_identically(tmp_path: Path) -> None:

@@ -31,15 +31,30 @@ def pinned_tsa(test_pki: TestPki) -> tuple[LocalTimeStamper, datetime]:
     return LocalTimeStamper.from_test_pki(test_pki, FrozenClock(at)), at
 
 
-def openssl_verify(pki: TestPki, token: bytes, data: bytes, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def openssl_verify(
+    pki: TestPki, token: bytes, data: bytes, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
     openssl = require_tool("openssl")
     (tmp_path / "token.der").write_bytes(token)
     (tmp_path / "data.bin").write_bytes(data)
     return subprocess.run(
-        [openssl, "ts", "-verify", "-data", str(tmp_path / "data.bin"),
-         "-in", str(tmp_path / "token.der"), "-token_in",
-         "-CAfile", str(pki.root_path), "-untrusted", str(pki.chain_path)],
-        capture_output=True, text=True, check=False,
+        [
+            openssl,
+            "ts",
+            "-verify",
+            "-data",
+            str(tmp_path / "data.bin"),
+            "-in",
+            str(tmp_path / "token.der"),
+            "-token_in",
+            "-CAfile",
+            str(pki.root_path),
+            "-untrusted",
+            str(pki.chain_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -141,7 +156,7 @@ def test_weak_imprint_is_refused(local_tsa: LocalTimeStamper) -> None:
             "version": "v1",
             "message_imprint": {
                 "hash_algorithm": {"algorithm": "sha1"},
-                "hashed_message": hashlib.sha1(DATA).digest(),  # noqa: S324
+                "hashed_message": hashlib.sha1(DATA).digest(),
             },
             "cert_req": True,
         }
@@ -157,4 +172,6 @@ def test_pyhanko_client_interface_checks_the_nonce(local_tsa: LocalTimeStamper) 
 
 def test_mismatched_key_is_refused(test_pki: TestPki) -> None:
     with pytest.raises(ValueError, match="does not match"):
-        LocalTimeStamper(test_pki.tsa_cert, test_pki.seal_key, test_pki.chain, FrozenClock(datetime.now(UTC)))
+        LocalTimeStamper(
+            test_pki.tsa_cert, test_pki.seal_key, test_pki.chain, FrozenClock(datetime.now(UTC))
+        )
