@@ -27,9 +27,7 @@ DEFAULT_LANGUAGE = "fr"  # the office's language (Constitution art. 2)
 
 @functools.cache
 def available_languages() -> tuple[str, ...]:
-    found = sorted(
-        p.parent.parent.name for p in LOCALES_DIR.glob("*/LC_MESSAGES/messages.po")
-    )
+    found = sorted(p.parent.parent.name for p in LOCALES_DIR.glob("*/LC_MESSAGES/messages.po"))
     # French first: it is the default and the legal reference text.
     return tuple(sorted(found, key=lambda c: (c != DEFAULT_LANGUAGE, c)))
 

@@ -8,13 +8,13 @@ from typing import Any
 from litestar import Router
 from litestar.static_files import create_static_files_router
 
-from api.pages import applicant, office
+from api.pages import applicant, legal, office, professional
 from api.pages.web import STATIC, on_page_error, pages_middleware
 from vault.errors import VaultError
 
 pages_router = Router(
     path="/",
-    route_handlers=[*applicant.ROUTES, *office.ROUTES],
+    route_handlers=[*applicant.ROUTES, *office.ROUTES, *professional.ROUTES, *legal.ROUTES],
     middleware=[pages_middleware],
     exception_handlers={VaultError: on_page_error, Exception: on_page_error},
     include_in_schema=False,

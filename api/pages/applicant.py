@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
 from litestar import Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath
-from litestar.response import Redirect, Stream
+from litestar.response import Stream
 
-from api.pages.web import SECURITY_HEADERS, STAFF_COOKIE, form_of, page, page_opt, safe_next
+from api.pages.web import N_, STAFF_COOKIE, Page, form_of, page, page_opt, safe_next
 from api.security import SESSION_COOKIE, PrincipalDep, VaultDep
 from vault import accounts, documents
 from vault.errors import AccountClosed, InvalidInput, TooManyRequests, Unauthenticated
@@ -28,7 +30,12 @@ async def home(request: Request[Any, Any, Any]) -> Response[Any]:
     return p.render("home.html")
 
 
-def _session_cookie(p: Any, issued: accounts.IssuedSession) -> None:
+def _client(request: Request[Any, Any, Any]) -> str | None:
+    """The client address, for the per-address throttle (vault/throttle.py)."""
+    return request.client.host if request.client else None
+
+
+def _session_cookie(p: Page, issued: accounts.IssuedSession) -> None:
     p.cookie(SESSION_COOKIE, issued.token, max_age=issued.expires_at_seconds)
     p.expire_cookie(STAFF_COOKIE)
 
@@ -61,20 +68,25 @@ async def first_connection_submit(request: Request[Any, Any, Any]) -> Response[A
     if not errors:
         try:
             issued = await anyio.to_thread.run_sync(
-                accounts.first_connection, p.vault, agdref, key, password
+                lambda: accounts.first_connection(
+                    p.vault, agdref, key, password, client=_client(request)
+                )
             )
         except InvalidInput:
-            errors.append(("password", p._("This password is too common or too long. Choose another one.")))
+            errors.append(
+                ("password", p._("This password is too common or too long. Choose another one."))
+            )
         except (Unauthenticated, AccountClosed):
-            errors.append(("agdref", p._("The AGDREF number or the connection key is not recognised.")))
+            errors.append(
+                ("agdref", p._("The AGDREF number or the connection key is not recognised."))
+            )
         except TooManyRequests:
             errors.append(("agdref", p._("Too many attempts. Wait a few minutes and try again.")))
         else:
             _session_cookie(p, issued)
-            return p.redirect("/documents")
-    return p.render(
-        "first_connection.html", status=400, errors=errors, values={"agdref": agdref}
-    )
+            # The applicant is asked for a phone number and an e-mail next (alerts).
+            return p.redirect("/contacts?welcome=1" if issued.missing_contacts else "/documents")
+    return p.render("first_connection.html", status=400, errors=errors, values={"agdref": agdref})
 
 
 # -- log-in / log-out ---------------------------------------------------------------
@@ -102,11 +114,15 @@ async def login_submit(request: Request[Any, Any, Any]) -> Response[Any]:
         errors.append(("password", p._("Enter your password.")))
     if not errors:
         try:
-            issued = await anyio.to_thread.run_sync(accounts.login, p.vault, identifier, password)
+            issued = await anyio.to_thread.run_sync(
+                lambda: accounts.login(p.vault, identifier, password, client=_client(request))
+            )
         except Unauthenticated:
             errors.append(("identifier", p._("The number or the password is not recognised.")))
         except TooManyRequests:
-            errors.append(("identifier", p._("Too many attempts. Wait a few minutes and try again.")))
+            errors.append(
+                ("identifier", p._("Too many attempts. Wait a few minutes and try again."))
+            )
         else:
             _session_cookie(p, issued)
             return p.redirect(nxt)
@@ -116,7 +132,9 @@ async def login_submit(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @post("/logout", opt=APPLICANT, include_in_schema=False, status_code=303)
-async def logout(request: Request[Any, Any, Any], vault: VaultDep, principal: PrincipalDep) -> Response[Any]:
+async def logout(
+    request: Request[Any, Any, Any], vault: VaultDep, principal: PrincipalDep
+) -> Response[Any]:
     p = await page(request, principal=principal)
     p.check_csrf(await form_of(request))
     await anyio.to_thread.run_sync(accounts.logout, vault, principal)
@@ -196,7 +214,202 @@ async def document_file(
     return Stream(chunks, media_type="application/pdf", headers=headers)
 
 
+# -- lost password / lost key -------------------------------------------------------
+@get("/reset-password", opt=PUBLIC, include_in_schema=False)
+async def reset_form(request: Request[Any, Any, Any]) -> Response[Any]:
+    p = await page(request)
+    return p.render("reset_password.html", errors=[], values={})
+
+
+@post("/reset-password", opt=PUBLIC, include_in_schema=False, status_code=303)
+async def reset_submit(request: Request[Any, Any, Any]) -> Response[Any]:
+    p = await page(request)
+    form = await form_of(request)
+    p.check_csrf(form)
+    identifier = str(form.get("identifier") or "").strip()
+    key = str(form.get("connection_key") or "")
+    password = str(form.get("password") or "")
+    confirm = str(form.get("password_confirm") or "")
+    errors: list[tuple[str, str]] = []
+    if not identifier:
+        errors.append(("identifier", p._("Enter your AGDREF or OFPRA number.")))
+    if not key.strip():
+        errors.append(("connection_key", p._("Enter the connection key printed on your notice.")))
+    if len(password) < accounts.MIN_PASSWORD:
+        errors.append(("password", p._("Choose a password of at least 8 characters.")))
+    elif password != confirm:
+        errors.append(("password_confirm", p._("The two passwords are different.")))
+    if not errors:
+        try:
+            issued = await anyio.to_thread.run_sync(
+                lambda: accounts.reset_password(
+                    p.vault, identifier, key, password, client=_client(request)
+                )
+            )
+        except InvalidInput:
+            errors.append(
+                ("password", p._("This password is too common or too long. Choose another one."))
+            )
+        except (Unauthenticated, AccountClosed):
+            errors.append(
+                ("identifier", p._("The number or the connection key is not recognised."))
+            )
+        except TooManyRequests:
+            errors.append(
+                ("identifier", p._("Too many attempts. Wait a few minutes and try again."))
+            )
+        else:
+            _session_cookie(p, issued)
+            return p.redirect("/documents")
+    return p.render(
+        "reset_password.html", status=400, errors=errors, values={"identifier": identifier}
+    )
+
+
+@get("/recover-key", opt=PUBLIC, include_in_schema=False)
+async def recover_form(request: Request[Any, Any, Any]) -> Response[Any]:
+    p = await page(request)
+    sent = request.query_params.get("sent") == "1"
+    return p.render("recover_key.html", errors=[], values={"channel": "sms"}, sent=sent)
+
+
+@post("/recover-key", opt=PUBLIC, include_in_schema=False, status_code=303)
+async def recover_submit(request: Request[Any, Any, Any]) -> Response[Any]:
+    p = await page(request)
+    form = await form_of(request)
+    p.check_csrf(form)
+    identifier = str(form.get("identifier") or "").strip()
+    channel = str(form.get("channel") or "")
+    errors: list[tuple[str, str]] = []
+    if not identifier:
+        errors.append(("identifier", p._("Enter your AGDREF or OFPRA number.")))
+    if channel not in ("sms", "email"):
+        errors.append(("channel-sms", p._("Choose how to receive the key.")))
+    if not errors:
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: accounts.recover_key(p.vault, identifier, channel, client=_client(request))
+            )
+        except TooManyRequests:
+            errors.append(
+                ("identifier", p._("Too many attempts. Wait a few minutes and try again."))
+            )
+        else:
+            # Same answer whether or not the account or the contact exists; the key is
+            # queued after the response so that timing says nothing either.
+            resp = p.redirect("/recover-key?sent=1")
+            resp.background = BackgroundTask(
+                anyio.to_thread.run_sync, accounts.send_recovered_key, p.vault, identifier, channel
+            )
+            return resp
+    values = {"identifier": identifier, "channel": channel}
+    return p.render("recover_key.html", status=400, errors=errors, values=values, sent=False)
+
+
+# -- contacts and access log --------------------------------------------------------
+@get("/contacts", opt=APPLICANT, include_in_schema=False)
+async def contacts_form(
+    request: Request[Any, Any, Any], vault: VaultDep, principal: PrincipalDep
+) -> Response[Any]:
+    p = await page(request, principal=principal)
+    current = await anyio.to_thread.run_sync(accounts.get_contacts, vault, principal)
+    values = {"phone": current.phone or "", "email": current.email or ""}
+    return p.render(
+        "contacts.html",
+        errors=[],
+        values=values,
+        welcome=request.query_params.get("welcome") == "1",
+        saved=request.query_params.get("saved") == "1",
+    )
+
+
+@post("/contacts", opt=APPLICANT, include_in_schema=False, status_code=303)
+async def contacts_submit(
+    request: Request[Any, Any, Any], vault: VaultDep, principal: PrincipalDep
+) -> Response[Any]:
+    p = await page(request, principal=principal)
+    form = await form_of(request)
+    p.check_csrf(form)
+    phone = str(form.get("phone") or "").strip()
+    email = str(form.get("email") or "").strip()
+    errors: list[tuple[str, str]] = []
+    try:
+        accounts.normalize_phone(phone)
+    except InvalidInput:
+        errors.append(
+            (
+                "phone",
+                p._("Enter a phone number with its country code, for example +33 6 12 34 56 78."),
+            )
+        )
+    try:
+        accounts.normalize_email(email)
+    except InvalidInput:
+        errors.append(("email", p._("Enter an e-mail address such as name@example.org.")))
+    if not errors:
+        await anyio.to_thread.run_sync(
+            lambda: accounts.set_contacts(vault, principal, phone or None, email or None)
+        )
+        return p.redirect("/contacts?saved=1")
+    values = {"phone": phone, "email": email}
+    return p.render(
+        "contacts.html", status=400, errors=errors, values=values, welcome=False, saved=False
+    )
+
+
+ACCESS_ACTIONS = {
+    "documents.list": N_("Looked at the list of documents"),
+    "document.download": N_("Opened a document"),
+    "document.metadata": N_("Looked at a document's status"),
+    "contacts.read": N_("Looked at the contact details"),
+    "pro.list": N_("Listed the accompanied applicants"),
+    "pro.connection_key": N_("Retrieved the connection key"),
+    "account.notice": N_("Printed the connection notice"),
+    "court.decisions": N_("Court look-up of the decisions"),
+    "court.decision": N_("Court look-up of a decision"),
+}
+ROLE_NAMES = {
+    "applicant": N_("You"),
+    "agent": N_("OFPRA agent"),
+    "legal": N_("OFPRA legal department"),
+    "court": N_("Court (CNDA)"),
+    "professional": N_("Social worker of your structure"),
+    "ofii": N_("OFII"),
+    "admin": N_("Administrator"),
+}
+
+
+@get("/access-log", opt=APPLICANT, include_in_schema=False)
+async def access_log(
+    request: Request[Any, Any, Any], vault: VaultDep, principal: PrincipalDep
+) -> Response[Any]:
+    p = await page(request, principal=principal)
+    lines, total = await anyio.to_thread.run_sync(
+        lambda: accounts.access_log(vault, principal, offset=0, limit=100)
+    )
+    rows = [
+        {
+            "at": datetime.fromisoformat(line.at),
+            "who": p._(ROLE_NAMES.get(line.actor_role, line.actor_role)),
+            "role": line.actor_role,
+            "structure": line.structure_id,
+            "what": p._(ACCESS_ACTIONS[line.action])
+            if line.action in ACCESS_ACTIONS
+            else line.action,
+        }
+        for line in lines
+    ]
+    return p.render("access_log.html", rows=rows, total=total)
+
+
 ROUTES: list[Any] = [
+    reset_form,
+    reset_submit,
+    recover_form,
+    recover_submit,
+    contacts_form,
+    contacts_submit,
+    access_log,
     home,
     first_connection_form,
     first_connection_submit,
@@ -206,5 +419,3 @@ ROUTES: list[Any] = [
     document_list,
     document_file,
 ]
-
-_unused = (Redirect, SECURITY_HEADERS)

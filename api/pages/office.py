@@ -16,9 +16,9 @@ from litestar.params import FromPath
 
 from api import i18n
 from api.pages import staff_sessions
-from api.pages.web import STAFF_COOKIE, form_of, page, page_opt, safe_next
+from api.pages.web import STAFF_COOKIE, Page, form_of, page, page_opt, safe_next
 from api.security import SESSION_COOKIE, PrincipalDep, VaultDep
-from vault import accounts, documents
+from vault import accounts, closure, documents
 from vault.errors import (
     AccountClosed,
     AccountOptedOut,
@@ -90,7 +90,9 @@ async def staff_home(request: Request[Any, Any, Any], principal: PrincipalDep) -
 
 
 # -- agent: accounts ----------------------------------------------------------------
-def _account_form(p: Any, errors: list[tuple[str, str]], values: dict[str, Any], status: int = 200) -> Response[Any]:
+def _account_form(
+    p: Page, errors: list[tuple[str, str]], values: dict[str, Any], status: int = 200
+) -> Response[Any]:
     return p.render(
         "agent_account_new.html",
         status=status,
@@ -114,10 +116,19 @@ async def account_submit(
     p = await page(request, principal=principal)
     form = await form_of(request)
     p.check_csrf(form)
-    values = {k: str(form.get(k) or "").strip() for k in (
-        "agdref", "ofpra_number", "guda", "registered_on", "procedure", "structure_id",
-        "language", "prefecture",
-    )}
+    values = {
+        k: str(form.get(k) or "").strip()
+        for k in (
+            "agdref",
+            "ofpra_number",
+            "guda",
+            "registered_on",
+            "procedure",
+            "structure_id",
+            "language",
+            "prefecture",
+        )
+    }
     errors: list[tuple[str, str]] = []
     if not accounts.AGDREF_RE.fullmatch(values["agdref"]):
         errors.append(("agdref", p._("The AGDREF number has 9 or 10 digits.")))
@@ -131,7 +142,9 @@ async def account_submit(
     if values["procedure"] not in accounts.PROCEDURES:
         errors.append(("procedure", p._("Choose a procedure.")))
     if not values["structure_id"]:
-        errors.append(("structure_id", p._("Enter the accompanying structure (for example SPADA-35).")))
+        errors.append(
+            ("structure_id", p._("Enter the accompanying structure (for example SPADA-35)."))
+        )
     if values["language"] not in i18n.available_languages():
         errors.append(("language", p._("Choose a language.")))
     if errors or registered is None:
@@ -149,18 +162,24 @@ async def account_submit(
     try:
         created = await anyio.to_thread.run_sync(accounts.create_account, vault, reg, principal)
     except accounts.AccountExists:
-        return _account_form(p, [("agdref", p._("An account already exists for this AGDREF number."))], values, 409)
+        return _account_form(
+            p, [("agdref", p._("An account already exists for this AGDREF number."))], values, 409
+        )
     except (InvalidInput, VaultError) as exc:
         if exc.status >= 500:
             raise
-        return _account_form(p, [("agdref", p._("The account could not be created. Check the fields."))], values, 400)
+        return _account_form(
+            p, [("agdref", p._("The account could not be created. Check the fields."))], values, 400
+        )
     # The connection key is shown once and never stored in clear: this page is the
     # answer to the POST itself (no redirect that would have to carry the key).
     return p.render("agent_account_created.html", created=created, reg=reg)
 
 
 # -- agent: posting -----------------------------------------------------------------
-def _post_form(p: Any, errors: list[tuple[str, str]], values: dict[str, Any], status: int = 200) -> Response[Any]:
+def _post_form(
+    p: Page, errors: list[tuple[str, str]], values: dict[str, Any], status: int = 200
+) -> Response[Any]:
     return p.render(
         "agent_document_new.html", status=status, errors=errors, values=values, types=DOCUMENT_TYPES
     )
@@ -169,7 +188,11 @@ def _post_form(p: Any, errors: list[tuple[str, str]], values: dict[str, Any], st
 @get("/agent/documents/new", opt=AGENT, include_in_schema=False)
 async def post_form(request: Request[Any, Any, Any], principal: PrincipalDep) -> Response[Any]:
     p = await page(request, principal=principal)
-    values = {"account_id": request.query_params.get("account_id", ""), "type": "CONVOCATION", "title": ""}
+    values = {
+        "account_id": request.query_params.get("account_id", ""),
+        "type": "CONVOCATION",
+        "title": "",
+    }
     return _post_form(p, [], values)
 
 
@@ -212,16 +235,27 @@ async def post_submit(
             await anyio.to_thread.run_sync(shutil.copyfileobj, upload.file, out)
         posted = await anyio.to_thread.run_sync(
             lambda: documents.post_document(
-                vault, principal, values["account_id"], path,
-                type_code=values["type"], title=values["title"],
+                vault,
+                principal,
+                values["account_id"],
+                path,
+                type_code=values["type"],
+                title=values["title"],
             )
         )
     except (documents.AccountNotFound, NotFound):
         return _post_form(p, [("account_id", p._("No account has this identifier."))], values, 404)
     except (AccountClosed, AccountOptedOut):
-        return _post_form(p, [("account_id", p._("This account no longer receives documents electronically."))], values, 409)
+        return _post_form(
+            p,
+            [("account_id", p._("This account no longer receives documents electronically."))],
+            values,
+            409,
+        )
     except (InvalidPdf, PayloadTooLarge):
-        return _post_form(p, [("file", p._("This file is not a valid PDF or is too large."))], values, 400)
+        return _post_form(
+            p, [("file", p._("This file is not a valid PDF or is too large."))], values, 400
+        )
     except InvalidInput:
         return _post_form(p, [("title", p._("Check the type and the title."))], values, 400)
     finally:
@@ -232,7 +266,9 @@ async def post_submit(
 
 # -- document status ----------------------------------------------------------------
 @get("/office/documents", opt=READERS, include_in_schema=False)
-async def document_lookup(request: Request[Any, Any, Any], principal: PrincipalDep) -> Response[Any]:
+async def document_lookup(
+    request: Request[Any, Any, Any], principal: PrincipalDep
+) -> Response[Any]:
     p = await page(request, principal=principal)
     doc_id = (request.query_params.get("document_id") or "").strip()
     if doc_id:
@@ -242,14 +278,75 @@ async def document_lookup(request: Request[Any, Any, Any], principal: PrincipalD
 
 @get("/office/documents/{document_id:str}", opt=READERS, include_in_schema=False)
 async def document_status(
-    request: Request[Any, Any, Any], document_id: FromPath[str], vault: VaultDep, principal: PrincipalDep
+    request: Request[Any, Any, Any],
+    document_id: FromPath[str],
+    vault: VaultDep,
+    principal: PrincipalDep,
 ) -> Response[Any]:
     p = await page(request, principal=principal)
     view = await anyio.to_thread.run_sync(documents.document_view, vault, principal, document_id)
-    return p.render("staff_document.html", doc=view, posted=request.query_params.get("posted") == "1")
+    return p.render(
+        "staff_document.html", doc=view, posted=request.query_params.get("posted") == "1"
+    )
+
+
+@get("/agent/accounts/{account_id:str}/notice.pdf", opt=AGENT, include_in_schema=False)
+async def account_notice(
+    account_id: FromPath[str], vault: VaultDep, principal: PrincipalDep
+) -> Response[bytes]:
+    """The GUDA connection notice to print (until the first connection)."""
+    pdf = await anyio.to_thread.run_sync(accounts.notice_pdf, vault, principal, account_id)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="notice-{account_id}.pdf"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "frame-ancestors 'none'",
+        },
+    )
+
+
+@get("/agent/accounts/close", opt=AGENT, include_in_schema=False)
+async def close_form(request: Request[Any, Any, Any], principal: PrincipalDep) -> Response[Any]:
+    p = await page(request, principal=principal)
+    values = {"account_id": request.query_params.get("account_id", "")}
+    return p.render("agent_close.html", errors=[], values=values, closed=None)
+
+
+@post("/agent/accounts/close", opt=AGENT, include_in_schema=False, status_code=200)
+async def close_submit(
+    request: Request[Any, Any, Any], vault: VaultDep, principal: PrincipalDep
+) -> Response[Any]:
+    p = await page(request, principal=principal)
+    form = await form_of(request)
+    p.check_csrf(form)
+    values = {"account_id": str(form.get("account_id") or "").strip()}
+    errors: list[tuple[str, str]] = []
+    if form.get("confirm") != "yes":
+        errors.append(("confirm", p._("Tick the box to confirm the closure.")))
+    if not values["account_id"]:
+        errors.append(("account_id", p._("Enter the account identifier.")))
+    if errors:
+        return p.render("agent_close.html", status=400, errors=errors, values=values, closed=None)
+    try:
+        closed = await anyio.to_thread.run_sync(
+            closure.close_account, vault, principal, values["account_id"]
+        )
+    except NotFound:
+        errors = [("account_id", p._("No account has this identifier."))]
+        return p.render("agent_close.html", status=404, errors=errors, values=values, closed=None)
+    except AccountClosed:
+        errors = [("account_id", p._("This account is already closed."))]
+        return p.render("agent_close.html", status=409, errors=errors, values=values, closed=None)
+    return p.render("agent_close.html", errors=[], values=values, closed=closed)
 
 
 ROUTES: list[Any] = [
+    account_notice,
+    close_form,
+    close_submit,
     sign_in_form,
     sign_in_submit,
     sign_out,

@@ -14,6 +14,7 @@ middleware is app-wide and would break the bearer-token JSON API.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -30,6 +31,7 @@ import jinja2
 from babel.dates import format_date, format_datetime
 from litestar import Request, Response
 from litestar.datastructures import Cookie
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -60,7 +62,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer Chrome sends "Origin: null" on
+    # form posts, and the Origin check below needs the real origin.
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
     # Every page shows personal data or a per-session CSRF token: never cache.
@@ -205,7 +209,9 @@ class Page:
 
     def redirect(self, url: str) -> Redirect:
         # 303: the browser follows with GET (POST/redirect/GET).
-        return Redirect(url, status_code=303, headers=dict(SECURITY_HEADERS), cookies=list(self.cookies))
+        return Redirect(
+            url, status_code=303, headers=dict(SECURITY_HEADERS), cookies=list(self.cookies)
+        )
 
 
 def _account_language(vault: Vault, account_id: str) -> str | None:
@@ -236,7 +242,9 @@ async def page(request: Request[Any, Any, Any], *, principal: Principal | None =
     explicit = i18n.normalize(request.query_params.get("lang"))
     code = explicit
     if code is None and principal is not None and principal.kind == "applicant":
-        code = i18n.normalize(await anyio.to_thread.run_sync(_account_language, vault, principal.id))
+        code = i18n.normalize(
+            await anyio.to_thread.run_sync(_account_language, vault, principal.id)
+        )
     code = (
         code
         or i18n.normalize(request.cookies.get(LANG_COOKIE))
@@ -323,7 +331,7 @@ def pages_middleware(app: ASGIApp) -> ASGIApp:
     staff page session into the principal the global role guard checks."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == ScopeType.HTTP:
             s: dict[str, Any] = scope  # type: ignore[assignment]
             s["vault_pages"] = True
             headers = dict(scope.get("headers") or [])
@@ -331,12 +339,12 @@ def pages_middleware(app: ASGIApp) -> ASGIApp:
                 session_id = _cookie(headers.get(b"cookie", b"").decode("latin-1"), STAFF_COOKIE)
                 if session_id:
                     vault: Vault = scope["app"].state.vault
-                    try:
+                    # An invalid staff session falls back to the applicant cookie,
+                    # else anonymous.
+                    with contextlib.suppress(Unauthenticated):
                         s["vault_principal"] = await anyio.to_thread.run_sync(
                             staff_sessions.authenticate, vault, session_id
                         )
-                    except Unauthenticated:
-                        pass  # falls back to the applicant cookie, else anonymous
         await app(scope, receive, send)
 
     return middleware

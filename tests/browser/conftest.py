@@ -30,6 +30,9 @@ CHROMIUM = os.environ.get("VAULT_CHROMIUM", "/usr/bin/chromium")
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(os.environ.get("VAULT_ARTIFACTS", "/tmp/ofpra-vault-artifacts")) / "browser"
 PHONE = {"width": 360, "height": 740}
+SERVE_CMD = [sys.executable, "-m", "vault.cli", "serve"]
+if os.environ.get("PAGES7_DEV_SERVER"):  # TEMP dev only
+    SERVE_CMD = [sys.executable, os.environ["PAGES7_DEV_SERVER"]]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -61,7 +64,11 @@ class Server:
     def cli(self, *args: str) -> Any:
         out = subprocess.run(
             [sys.executable, "-m", "vault.cli", *args, "--json"],
-            env=self.env, cwd=ROOT, check=True, capture_output=True, text=True,
+            env=self.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return json.loads(out.stdout)
 
@@ -95,13 +102,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "VAULT_PORT": str(port),
         "VAULT_ARGON2_OPSLIMIT": "1",
         "VAULT_ARGON2_MEMLIMIT": str(64 * 1024),
-        "VAULT_BACKGROUND_TASKS": "false",
+        "VAULT_CHECKPOINT_INTERVAL_SECONDS": "0.5",  # proofs need a checkpoint soon
         "VAULT_COOKIE_SECURE": "false",  # plain http on 127.0.0.1 in the test
     }
     log = (data_dir / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vault.cli", "serve"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        SERVE_CMD,
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -154,8 +164,12 @@ def artifacts() -> Path:
 def phone(browser: Any, tmp_path: Path) -> Iterator[Any]:
     """A fresh phone-sized context (its own cookies): one person on one phone."""
     ctx = browser.new_context(
-        viewport=PHONE, device_scale_factor=1, is_mobile=True, has_touch=True,
-        accept_downloads=True, locale="fr-FR",
+        viewport=PHONE,
+        device_scale_factor=1,
+        is_mobile=True,
+        has_touch=True,
+        accept_downloads=True,
+        locale="fr-FR",
     )
     try:
         yield ctx

@@ -52,3 +52,9 @@ def check_page(page: Any, artifacts: Path, name: str) -> None:
 
 def path_of(page: Any) -> str:
     return re.sub(r"^https?://[^/]+", "", page.url).split("?")[0]
+
+
+def go(page: Any, selector: str) -> None:
+    """Click a link or a submit button and wait for the page it loads."""
+    with page.expect_navigation():
+        page.locator(selector).first.click()

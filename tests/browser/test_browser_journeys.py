@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import Server
-from tests.browser.helpers import check_page, path_of
+from tests.browser.helpers import check_page, go, path_of
 from tests.conftest import make_pdf
 
 PASSWORD = "une phrase de passe assez longue"
@@ -20,7 +20,9 @@ def _agdref() -> str:
     return str(uuid.uuid4().int)[:10]
 
 
-def _account_with_document(server: Server, language: str) -> dict[str, Any]:
+def _account_with_document(
+    server: Server, language: str, doc_type: str = "CONVOCATION"
+) -> dict[str, Any]:
     """Set-up through the JSON API: an agent creates an account and posts a PDF."""
     agent = server.staff_token("agent")
     agdref = _agdref()
@@ -42,7 +44,7 @@ def _account_with_document(server: Server, language: str) -> dict[str, Any]:
 
     req = urllib.request.Request(
         server.url
-        + f"/api/v1/accounts/{created['account_id']}/documents?type=CONVOCATION&title=Convocation",
+        + f"/api/v1/accounts/{created['account_id']}/documents?type={doc_type}&title=Convocation",
         data=make_pdf("Convocation a un entretien"),
         method="POST",
     )
@@ -52,13 +54,11 @@ def _account_with_document(server: Server, language: str) -> dict[str, Any]:
 
     with urllib.request.urlopen(req, timeout=60) as resp:
         posted = json.loads(resp.read())
-    return {**created, "document": posted}
+    return {**created, "ofpra_number": "OFPRA-" + agdref, "document": posted}
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
-def test_applicant_journey(
-    server: Server, phone: Any, artifacts: Path, language: str
-) -> None:
+def test_applicant_journey(server: Server, phone: Any, artifacts: Path, language: str) -> None:
     acc = _account_with_document(server, language)
     page = phone.new_page()
     shot = f"applicant-{language}"
@@ -67,7 +67,7 @@ def test_applicant_journey(
     assert page.locator("html").get_attribute("lang") == language
     check_page(page, artifacts, f"{shot}-01-home")
 
-    page.click("a[href='/first-connection']")
+    go(page, "a[href='/first-connection']")
     check_page(page, artifacts, f"{shot}-02-first-connection")
 
     # A wrong key: the error summary at the top links to the field.
@@ -75,7 +75,7 @@ def test_applicant_journey(
     page.fill("#connection_key", "AAAA-BBBB-CCCC-DDDD")
     page.fill("#password", PASSWORD)
     page.fill("#password_confirm", PASSWORD)
-    page.click("button[type=submit]")
+    go(page, "main button[type=submit]")
     summary = page.locator(".error-summary")
     assert summary.is_visible()
     assert summary.locator("a").first.get_attribute("href") == "#agdref"
@@ -85,14 +85,27 @@ def test_applicant_journey(
     page.fill("#connection_key", acc["connection_key"])
     page.fill("#password", PASSWORD)
     page.fill("#password_confirm", PASSWORD)
-    page.click("button[type=submit]")
+    go(page, "main button[type=submit]")
+    # Activated: asked for contacts first (alerts when a document arrives).
+    assert path_of(page) == "/contacts"
+    check_page(page, artifacts, f"{shot}-04-contacts")
+    page.fill("#phone", "+33 6 12 34 56 78")
+    page.fill("#email", "not an address")
+    go(page, "main button[type=submit]")
+    assert page.locator(".error-summary a[href='#email']").count() == 1
+    check_page(page, artifacts, f"{shot}-05-contacts-error")
+    page.fill("#email", "demandeur@example.org")
+    go(page, "main button[type=submit]")
+    assert page.locator(".success").is_visible()
+    assert page.locator("#phone").input_value() == "+33612345678"
+    go(page, ".main-nav a[href='/documents']")
     assert path_of(page) == "/documents"
     # The applicant's saved language wins from now on.
     assert page.locator("html").get_attribute("lang") == language
     doc = page.locator(".doc").first
     assert "Convocation" in doc.inner_text()
     assert doc.locator(".status-new").count() == 1
-    check_page(page, artifacts, f"{shot}-04-documents-new")
+    check_page(page, artifacts, f"{shot}-06-documents-new")
 
     with page.expect_download() as info:
         doc.locator(f"a[href='/documents/{acc['document']['document_id']}/file']").click()
@@ -103,18 +116,21 @@ def test_applicant_journey(
     page.reload()
     doc = page.locator(".doc").first
     assert doc.locator(".status-opened").count() == 1
-    check_page(page, artifacts, f"{shot}-05-documents-opened")
+    check_page(page, artifacts, f"{shot}-07-documents-opened")
+    go(page, ".main-nav a[href='/access-log']")
+    assert "/documents" not in page.locator("main").inner_text()
+    check_page(page, artifacts, f"{shot}-08-access-log")
 
-    page.click(".main-nav button[type=submit]")
+    go(page, ".main-nav button[type=submit]")
     assert path_of(page) == "/login"
-    check_page(page, artifacts, f"{shot}-06-login")
+    check_page(page, artifacts, f"{shot}-09-login")
     page.goto(f"{server.url}/documents")
     assert path_of(page) == "/login"  # logged out: the list is no longer reachable
 
     # Logging in again with the password chosen at the first connection.
     page.fill("#identifier", acc["agdref"])
     page.fill("#password", PASSWORD)
-    page.click("main button[type=submit]")
+    go(page, "main button[type=submit]")
     assert path_of(page) == "/documents"
 
 
@@ -126,13 +142,13 @@ def test_agent_creates_account_and_posts_document(
     page.goto(f"{server.url}/staff/sign-in?lang=en")
     check_page(page, artifacts, "agent-01-sign-in")
     page.fill("#token", token)
-    page.click("main button[type=submit]")
+    go(page, "main button[type=submit]")
     assert path_of(page) == "/staff"
     check_page(page, artifacts, "agent-02-home")
 
-    page.click("a[href='/agent/accounts/new']")
+    go(page, "a[href='/agent/accounts/new']")
     check_page(page, artifacts, "agent-03-account-form")
-    page.click("main button[type=submit]")  # empty form: errors listed at the top
+    go(page, "main button[type=submit]")  # empty form: errors listed at the top
     assert page.locator(".error-summary a[href='#agdref']").count() == 1
     check_page(page, artifacts, "agent-04-account-form-errors")
 
@@ -143,20 +159,20 @@ def test_agent_creates_account_and_posts_document(
     page.select_option("#procedure", "normal")
     page.fill("#structure_id", "SPADA-35")
     page.select_option("#language", "ar")
-    page.click("main button[type=submit]")
+    go(page, "main button[type=submit]")
     key = page.locator("#connection-key").inner_text()
     assert len(key.replace("-", "")) >= 16
     assert page.locator("#created-agdref").inner_text() == agdref
     check_page(page, artifacts, "agent-05-account-created")
 
-    page.click("a[href^='/agent/documents/new?account_id=']")
+    go(page, "a[href^='/agent/documents/new?account_id=']")
     pdf = tmp_path / "decision.pdf"
     pdf.write_bytes(make_pdf("Decision"))
     page.select_option("#type", "DECISION")
     page.fill("#title", "Décision")
     page.set_input_files("#file", str(pdf))
     check_page(page, artifacts, "agent-06-post-form")
-    page.click("main button[type=submit]")
+    go(page, "main button[type=submit]")
     assert path_of(page).startswith("/office/documents/")
     assert page.locator(".success").is_visible()
     assert "POSTED" in page.locator(".timeline").inner_text()
@@ -171,8 +187,11 @@ def test_agent_creates_account_and_posts_document(
         ap.fill("#connection_key", key)
         ap.fill("#password", PASSWORD)
         ap.fill("#password_confirm", PASSWORD)
-        ap.click("main button[type=submit]")
-        assert path_of(ap) == "/documents"
+        go(ap, "main button[type=submit]")
+        assert path_of(ap) == "/contacts"
+        assert ap.locator("html").get_attribute("dir") == "rtl"
+        check_page(ap, artifacts, "applicant-ar-contacts")
+        go(ap, ".main-nav a[href='/documents']")
         assert ap.locator("html").get_attribute("dir") == "rtl"
         assert ap.locator("html").get_attribute("lang") == "ar"
         check_page(ap, artifacts, "applicant-ar-documents")
@@ -186,9 +205,9 @@ def test_arabic_pages_render_right_to_left(server: Server, phone: Any, artifacts
     assert page.locator("html").get_attribute("dir") == "rtl"
     check_page(page, artifacts, "ar-01-home")
     # The choice is kept (cookie) on the next page without ?lang=.
-    page.click("a[href='/first-connection']")
+    go(page, "a[href='/first-connection']")
     assert page.locator("html").get_attribute("dir") == "rtl"
-    page.click("main button[type=submit]")
+    go(page, "main button[type=submit]")
     assert page.locator(".error-summary").is_visible()
     check_page(page, artifacts, "ar-02-first-connection-errors")
     page.goto(f"{server.url}/login")
@@ -196,3 +215,61 @@ def test_arabic_pages_render_right_to_left(server: Server, phone: Any, artifacts
     # The brand sits on the right in RTL: the header's first child starts at the right.
     box = page.locator(".brand").bounding_box()
     assert box is not None and box["x"] + box["width"] > 250
+
+
+def test_professional_retrieves_a_key_and_requests_opt_out(
+    server: Server, phone: Any, artifacts: Path
+) -> None:
+    acc = _account_with_document(server, "fr")
+    token = server.staff_token("professional", structure="SPADA-35")
+    page = phone.new_page()
+    page.goto(f"{server.url}/staff/sign-in?lang=fr")
+    page.fill("#token", token)
+    go(page, "main button[type=submit]")
+    check_page(page, artifacts, "pro-01-home")
+    go(page, "a[href='/pro/applicants']")
+    check_page(page, artifacts, "pro-02-applicants")
+    go(page, f"form[action='/pro/applicants/{acc['account_id']}/key'] button")
+    assert page.locator("#connection-key").inner_text() == acc["connection_key"]
+    check_page(page, artifacts, "pro-03-key")
+    go(page, "a[href='/pro/applicants']")
+    go(page, f"form[action='/pro/applicants/{acc['account_id']}/opt-out'] button")
+    assert page.locator(".success").is_visible()
+    check_page(page, artifacts, "pro-04-opt-out-requested")
+
+
+def test_court_looks_up_a_decision_exports_and_verifies_its_proof(
+    server: Server, phone: Any, artifacts: Path, tmp_path: Path
+) -> None:
+    acc = _account_with_document(server, "fr", doc_type="DECISION")
+    token = server.staff_token("court")
+    page = phone.new_page()
+    page.goto(f"{server.url}/staff/sign-in?lang=fr")
+    page.fill("#token", token)
+    go(page, "main button[type=submit]")
+    go(page, "a[href='/court/decisions']")
+    page.fill("#ofpra_number", acc["ofpra_number"])
+    go(page, "main button[type=submit]")
+    assert page.locator(".doc").count() == 1
+    check_page(page, artifacts, "court-01-decisions")
+    with page.expect_download() as info:
+        page.locator(".doc a[href$='/proof']").click()
+    zip_path = tmp_path / "proof.zip"
+    info.value.save_as(str(zip_path))
+    assert zip_path.read_bytes()[:2] == b"PK"
+
+    page.goto(f"{server.url}/legal/verify")
+    page.set_input_files("#file", str(zip_path))
+    go(page, "main button[type=submit]")
+    assert page.locator(".verdict-ok").is_visible(), page.locator("main").inner_text()
+    check_page(page, artifacts, "court-02-proof-verified")
+
+    # One byte changed: the verdict says so.
+    bad = bytearray(zip_path.read_bytes())
+    bad[len(bad) // 2] ^= 1
+    bad_path = tmp_path / "tampered.zip"
+    bad_path.write_bytes(bytes(bad))
+    page.set_input_files("#file", str(bad_path))
+    go(page, "main button[type=submit]")
+    assert page.locator(".verdict-fail").is_visible()
+    check_page(page, artifacts, "court-03-proof-tampered")
