@@ -303,12 +303,18 @@ def enqueue_applicant_message(
 
 
 def office_channel_for(destination: str) -> tuple[ChannelName, str]:
-    """``mailto:ADDR`` -> e-mail to ADDR; ``https://...`` -> signed webhook."""
+    """``mailto:ADDR`` -> e-mail to ADDR; ``https://...`` -> signed webhook (plain
+    ``http://`` only to the loopback interface)."""
     if destination.startswith("mailto:") and "@" in destination:
         return "email", destination.removeprefix("mailto:")
-    if destination.startswith("https://"):
+    if destination.startswith("https://") or destination.startswith(_LOOPBACK_HTTP):
         return "webhook", destination
     raise ConfigurationError("an acknowledgement destination is mailto:ADDR or an https URL")
+
+
+#: Plain HTTP only to this machine (a local relay, the test receiver): an
+#: acknowledgement holds an OFPRA number and must not cross a network in clear.
+_LOOPBACK_HTTP: Final = ("http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:")
 
 
 def enqueue_office_message(
