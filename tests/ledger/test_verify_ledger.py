@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography import x509
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.ledger.test_tamper_campaign import populated, roots, tsa_root  # noqa: F401 -- fixtures
 from vault.ledger.checkpoints import public_key
@@ -50,3 +52,42 @@ def test_wrong_log_key_fails_the_signature_check(
 def test_empty_ledger_verifies(vault: Vault) -> None:
     report = verify_ledger(vault)
     assert report.ok and report.entries == 0
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.text(max_size=8),
+    lambda kids: (
+        st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=6), kids, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json)
+def test_fast_canonical_check_agrees_with_rfc8785(obj: Any) -> None:
+    """The fast path of the canonical-JSON check never disagrees with ``rfc8785``."""
+    import json
+
+    import rfc8785
+
+    from vault.ledger.verify import _canonical
+
+    try:
+        canonical = bytes(rfc8785.dumps(obj))
+    except rfc8785.CanonicalizationError:
+        return
+    assert _canonical(canonical)[1] is True
+    for other in (
+        json.dumps(obj).encode(),
+        json.dumps(obj, sort_keys=True, separators=(",", ":")).encode(),
+        json.dumps(obj, separators=(",", ":")).encode(),
+    ):
+        try:
+            json.loads(other)
+        except ValueError:
+            continue
+        assert _canonical(other)[1] is (other == canonical)

@@ -252,6 +252,52 @@ def verify_ledger(
     )
 
 
+_MAX_SAFE_INT = (1 << 53) - 1  # RFC 8785 §3.2.2.3: I-JSON numbers (IEEE 754 doubles)
+
+
+class _NotFast(Exception):
+    """The entry holds a number the fast path does not vouch for."""
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > _MAX_SAFE_INT:
+        raise _NotFast
+    return value
+
+
+def _no_float(text: str) -> float:
+    raise _NotFast
+
+
+def _canonical(data: bytes) -> tuple[Any, bool]:
+    """Parse ``data`` and say whether it is its own RFC 8785 serialisation.
+
+    Fast path (the common case, ~10x faster than the pure-Python ``rfc8785``): for an
+    ASCII document without floats or out-of-range integers, RFC 8785 output equals
+    ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)``: keys
+    sort the same (ASCII code points = UTF-16 code units, §3.2.3), strings escape
+    the same (only ``"``, ``\\`` and controls, short forms for \\b\\t\\n\\f\\r, else
+    lowercase ``\\u00xx``, §3.2.2.2) and integers print the same. Anything else is
+    decided by ``rfc8785`` itself.
+    """
+    if data.isascii():
+        try:
+            obj = json.loads(data, parse_int=_safe_int, parse_float=_no_float)
+        except _NotFast:
+            pass
+        except ValueError:
+            return None, False
+        else:
+            fast = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            return obj, fast.isascii() and fast.encode("ascii") == data
+    try:
+        obj = json.loads(data)
+        return obj, bytes(rfc8785.dumps(obj)) == data
+    except (ValueError, UnicodeError, rfc8785.CanonicalizationError):
+        return None, False
+
+
 class _Run:
     """One streaming pass; state is O(log n) plus the checkpoint list."""
 
@@ -357,12 +403,8 @@ class _Run:
         if seq < i:
             raise _Stop(LedgerFailure("seq_duplicate", seq, f"entry {seq} appears twice"))
         data = bytes(row.entry)
-        try:
-            obj = json.loads(data)
-            canonical = isinstance(obj, dict) and bytes(rfc8785.dumps(obj)) == data
-        except (ValueError, UnicodeDecodeError, rfc8785.CanonicalizationError):
-            canonical = False
-        if not canonical:
+        obj, canonical = _canonical(data)
+        if not canonical or not isinstance(obj, dict):
             raise _Stop(LedgerFailure("entry_canonical", i, "entry is not canonical RFC 8785 JSON"))
         if obj.get("seq") != i or isinstance(obj.get("seq"), bool):
             raise _Stop(
