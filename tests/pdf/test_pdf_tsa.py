@@ -143,11 +143,16 @@ def test_every_bit_flip_is_rejected_exhaustively(
 ) -> None:
     """Tamper: flip the low bit of each byte in turn (about 80 s)."""
     token = local_tsa.timestamp(DATA)
+    accepted = []
     for position in range(len(token)):
         altered = bytearray(token)
         altered[position] ^= 1
-        with pytest.raises(SignatureError):
+        try:
             verify_timestamp(bytes(altered), DATA, [test_pki.root_cert])
+        except SignatureError:
+            continue
+        accepted.append(f"{position}: ...{token[max(0, position - 12) : position + 4].hex()}")
+    assert not accepted, f"token {token.hex()} accepted with flips at {accepted}"
 
 
 def test_weak_imprint_is_refused(local_tsa: LocalTimeStamper) -> None:
