@@ -26,7 +26,9 @@ stamp=.venv/.lock-installed
 if [ ! -f "$stamp" ] || ! cmp -s requirements.lock "$stamp"; then
   .venv/bin/python -m pip install -q --disable-pip-version-check 'uv==0.9.*' >/dev/null 2>&1 \
     || .venv/bin/python -m pip install -q --disable-pip-version-check uv
-  .venv/bin/uv pip sync -q --python .venv/bin/python requirements.lock
+  # Precompile: some environments set PYTHONDONTWRITEBYTECODE, and every process
+  # would otherwise recompile every library (seconds per start).
+  .venv/bin/uv pip sync -q --compile-bytecode --python .venv/bin/python requirements.lock
   .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
   cp requirements.lock "$stamp"
 fi

@@ -5,6 +5,8 @@
 # Under CI=true every test that needs those services must run: none is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Cache bytecode of the project too (some environments disable it).
+unset PYTHONDONTWRITEBYTECODE
 t0=$(date +%s)
 bash scripts/bootstrap.sh
 

@@ -80,6 +80,40 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
             pass
 
 
+START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def session_pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One test PKI for the whole run (generation costs ~1 s); each vault gets a copy."""
+    from vault.pdf.pki import load_or_create_test_pki
+
+    d = tmp_path_factory.mktemp("pki") / "pki"
+    load_or_create_test_pki(d, START)
+    return d
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, copied for each embedded-profile test."""
+    from vault.db.engine import make_engine
+    from vault.db.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "vault.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # the last connection to close checkpoints and removes the WAL
+    assert not path.with_name("vault.db-wal").exists()
+    return path
+
+
+def _copy_pki(src: Path, data_dir: Path) -> None:
+    import shutil
+
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    shutil.copytree(src, data_dir / "pki")
+
+
 @pytest.fixture(params=["embedded", "production"])
 def profile(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -87,19 +121,24 @@ def profile(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def clock() -> FrozenClock:
-    return FrozenClock(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
+    return FrozenClock(START)
 
 
 @pytest.fixture
-def settings(profile: str, tmp_path: Path) -> Iterator[Settings]:
+def settings(
+    profile: str, tmp_path: Path, session_pki_dir: Path, sqlite_template: Path
+) -> Iterator[Settings]:
+    import shutil
+
     data_dir = tmp_path / "data"
+    _copy_pki(session_pki_dir, data_dir)
     if profile == "embedded":
+        shutil.copyfile(sqlite_template, data_dir / "vault.db")
         yield load_settings({}, data_dir=data_dir, **FAST_ARGON2)
         return
     s3 = s3_settings()
     bucket = "t-" + uuid.uuid4().hex[:16]
     with fresh_pg_database(template=_pg_template()) as url:
-        data_dir.mkdir(parents=True)
         keyring = data_dir / "keyring.json"
         from vault.crypto.keys import KeyRing
 

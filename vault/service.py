@@ -31,6 +31,7 @@ from vault.storage import BlobStore, FilesystemBlobStore, blob_store_from_settin
 #: registers sequencer hooks, posting / first-access hooks and background tasks.
 EXTENSIONS = (
     "vault.ledger.store",
+    "vault.sealing",
     "vault.notify",
     "vault.alerts.outbox",
 )

@@ -190,7 +190,8 @@ def test_staff_document_view_has_timeline_and_does_not_count_as_access(
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["first_access_at"] is None
-        assert [t["type"] for t in body["timeline"]] == ["POSTED"]
+        types = [t["type"] for t in body["timeline"]]
+        assert types[0] == "POSTED" and "FIRST_ACCESS" not in types
     r = client.get(f"/api/v1/documents/{doc['document_id']}", headers=auth(staff["professional"]))
     _problem(r, 403, "forbidden")
     assert "FIRST_ACCESS" not in [e.type for e in _ledger(vault)]
@@ -409,7 +410,9 @@ def test_ledger_rows_are_hash_chained_canonical_and_hold_no_personal_data(
         text = bytes(r.entry).decode()
         for secret in (applicant["agdref"], applicant["ofpra_number"], applicant["account_id"]):
             assert secret not in text
-    assert [r.type for r in rows] == [
+    types = [r.type for r in rows]
+    # ALERT_SENT (here: no_channel, the applicant gave no contact) sits after POSTED.
+    assert [t for t in types if t != "ALERT_SENT"] == [
         "ACCOUNT_CREATED",
         "ACCOUNT_ACTIVATED",
         "POSTED",

@@ -364,7 +364,10 @@ class Sealer:
         self, *, roots: list[asn1_x509.Certificate], chain: list[asn1_x509.Certificate]
     ) -> list[asn1_x509.Certificate]:
         """Validate the seal and TSA paths once; return the certificates for the DSS."""
-        context = _validation_context(roots, chain, self._crls, require_revocation=bool(self._crls))
+        # Validate at the vault's own time: the TSA and the test PKI follow that clock.
+        context = _validation_context(
+            roots, chain, self._crls, require_revocation=bool(self._crls), at=self._clock.now()
+        )
 
         async def paths() -> list[asn1_x509.Certificate]:
             from pyhanko_certvalidator import CertificateValidator
