@@ -245,7 +245,7 @@ from vault.config import load_settings
 from vault.service import open_vault
 from vault.alerts import dispatcher
 
-kill_after, offset = sys.argv[1], float(sys.argv[2])
+kill_after, offset, lease = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 
 class Later(SystemClock):
     def now(self):
@@ -268,7 +268,7 @@ class Killing:
         return result
 
 dispatcher.channel_for = lambda v, ch, url=None: Killing(real_channel_for(v, ch, url))
-report = dispatcher.dispatch_due(vault, limit=1)
+report = dispatcher.dispatch_due(vault, limit=1, lease_seconds=lease)
 print(json.dumps({"sent": report.sent, "claimed": report.claimed}))
 vault.close()
 """
@@ -288,10 +288,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def run_dispatcher_child(
-    settings: Settings, kill_after: str, offset_seconds: float = 0.0
+    settings: Settings,
+    kill_after: str,
+    offset_seconds: float = 0.0,
+    lease_seconds: float = 120.0,
 ) -> subprocess.CompletedProcess[str]:
+    """A dispatcher process; with ``kill_after=CHANNEL`` it SIGKILLs itself right after
+    that channel's provider call returned, before the outcome is committed."""
     return subprocess.run(
-        [sys.executable, "-c", CHILD, kill_after, str(offset_seconds)],
+        [sys.executable, "-c", CHILD, kill_after, str(offset_seconds), str(lease_seconds)],
         env=settings_env(settings),
         capture_output=True,
         text=True,
