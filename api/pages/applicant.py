@@ -154,6 +154,27 @@ def _alert_status(vault: Any, ids: list[str]) -> dict[str, Any]:
     return dict(fn(vault, ids)) if fn is not None and ids else {}
 
 
+ALERT_STATUSES = {
+    "pending": N_("Being sent"),
+    "queued": N_("Being sent"),
+    "sending": N_("Being sent"),
+    "sent": N_("Sent"),
+    "delivered": N_("Delivered"),
+    "failed": N_("Not delivered"),
+    "dead": N_("Not delivered"),
+    "none": N_("No alert"),
+}
+
+
+def _alert_text(p: Page, value: Any) -> str | None:
+    """One short phrase for whatever status object the alerts area returns."""
+    if value is None:
+        return None
+    status = value.get("status") if isinstance(value, dict) else getattr(value, "status", value)
+    status = str(status)
+    return p._(ALERT_STATUSES[status]) if status in ALERT_STATUSES else status
+
+
 @get("/documents", opt=APPLICANT, include_in_schema=False)
 async def document_list(
     request: Request[Any, Any, Any], vault: VaultDep, principal: PrincipalDep
@@ -178,7 +199,7 @@ async def document_list(
                 # CESEDA R.531-17: unopened, the document is deemed notified 15 days
                 # after it was made available.
                 "deemed_on": None if d.first_access_at else deemed_notification_date(d.posted_at),
-                "alert": alerts.get(d.id),
+                "alert": _alert_text(p, alerts.get(d.id)),
             }
         )
     return p.render("documents.html", documents=items)

@@ -55,7 +55,10 @@ async def request_opt_out(
     principal: PrincipalDep,
 ) -> Response[Any]:
     p = await page(request, principal=principal)
-    p.check_csrf(await form_of(request))
+    form = await form_of(request)
+    p.check_csrf(form)
+    if form.get("confirm") != "yes":  # a consequential step: never one stray tap
+        return p.redirect("/pro/applicants?done=optout-confirm")
     try:
         await anyio.to_thread.run_sync(optout.request_opt_out, vault, principal, account_id)
     except Conflict:

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -30,9 +30,12 @@ CHROMIUM = os.environ.get("VAULT_CHROMIUM", "/usr/bin/chromium")
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(os.environ.get("VAULT_ARTIFACTS", "/tmp/ofpra-vault-artifacts")) / "browser"
 PHONE = {"width": 360, "height": 740}
-SERVE_CMD = [sys.executable, "-m", "vault.cli", "serve"]
-if os.environ.get("PAGES7_DEV_SERVER"):  # TEMP dev only
-    SERVE_CMD = [sys.executable, os.environ["PAGES7_DEV_SERVER"]]
+#: The real ``ofpra-vault serve``; VAULT_BROWSER_SERVER=factory uses serve_app.py.
+SERVE_CMD = (
+    [sys.executable, "-m", "tests.browser.serve_app"]
+    if os.environ.get("VAULT_BROWSER_SERVER") == "factory"
+    else [sys.executable, "-m", "vault.cli", "serve"]
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -43,7 +46,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _missing(msg: str) -> None:
+def _missing(msg: str) -> NoReturn:
     msg += " (run scripts/browser-deps.sh)"
     if IN_CI:
         pytest.fail(msg + " -- under CI=true browser tests must run, not skip", pytrace=False)
@@ -143,7 +146,10 @@ def browser() -> Iterator[Any]:
         _missing(f"Chromium is not installed at {CHROMIUM}")
     if not AXE.exists():
         _missing(f"axe-core is not installed at {AXE}")
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright Python package is not installed")
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

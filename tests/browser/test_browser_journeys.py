@@ -233,7 +233,11 @@ def test_professional_retrieves_a_key_and_requests_opt_out(
     assert page.locator("#connection-key").inner_text() == acc["connection_key"]
     check_page(page, artifacts, "pro-03-key")
     go(page, "a[href='/pro/applicants']")
-    go(page, f"form[action='/pro/applicants/{acc['account_id']}/opt-out'] button")
+    optout = f"form[action='/pro/applicants/{acc['account_id']}/opt-out']"
+    go(page, f"{optout} button")  # not confirmed: nothing requested
+    assert page.locator(".error-summary").is_visible()
+    page.check(f"{optout} input[name=confirm]")
+    go(page, f"{optout} button")
     assert page.locator(".success").is_visible()
     check_page(page, artifacts, "pro-04-opt-out-requested")
 
