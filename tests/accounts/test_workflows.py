@@ -60,7 +60,7 @@ def test_opt_out_in_faq_order_only(
     client: TestClient[Any], staff: dict[str, str], vault: Vault, applicant: dict[str, str]
 ) -> None:
     aid = applicant["account_id"]
-    agent, ofii, pro = auth(staff["agent"]), auth(staff["ofii"]), auth(staff["professional"])
+    ofii, pro = auth(staff["ofii"]), auth(staff["professional"])
     form = make_pdf("Formulaire de sortie signé")
     first = post_pdf(client, staff["agent"], aid, make_pdf("Convocation"))
     assert first.status_code == 201

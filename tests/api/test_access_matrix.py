@@ -172,7 +172,11 @@ def _page_post(client: TestClient[Any], url: str, role: str, token: str) -> Any:
     m = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert m, f"no CSRF token on {FORM_PAGES[role]}"
     return client.post(
-        url, data={"csrf_token": m.group(1)}, headers=auth(token), follow_redirects=False
+        # confirm=yes: consequential page forms ask for an explicit confirmation first.
+        url,
+        data={"csrf_token": m.group(1), "confirm": "yes"},
+        headers=auth(token),
+        follow_redirects=False,
     )
 
 
@@ -180,12 +184,11 @@ def _denied_anonymous(path: str, r: Any) -> bool:
     if path.startswith(("/api/", "/log/", "/health")):
         return bool(r.status_code == 401)
     # HTML pages may send an anonymous visitor to a sign-in page instead.
-    return r.status_code in (401, 403) or (
-        300 <= r.status_code < 400
-        and "sign-in" in r.headers.get("location", "")
-        or 300 <= r.status_code < 400
-        and "login" in r.headers.get("location", "")
+    location = r.headers.get("location", "")
+    redirect_to_sign_in = 300 <= r.status_code < 400 and (
+        "sign-in" in location or "login" in location
     )
+    return r.status_code in (401, 403) or redirect_to_sign_in
 
 
 def test_access_matrix_covers_every_route(client: TestClient[Any], world: dict[str, Any]) -> None:
@@ -234,7 +237,8 @@ def test_access_matrix_covers_every_route(client: TestClient[Any], world: dict[s
                     r = _call(client, method, url, token)
                 if r.status_code != 404:
                     failures.append(
-                        f"{role} {method} {path} on a foreign {scoped}: {r.status_code}, expected 404"
+                        f"{role} {method} {path} on a foreign {scoped}: "
+                        f"{r.status_code}, expected 404"
                     )
             # 4. allowed role on its own objects passes the guard (reads only).
             if method == "GET" and path.startswith("/api/"):
