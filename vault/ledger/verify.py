@@ -270,6 +270,10 @@ def _no_float(text: str) -> float:
     raise _NotFast
 
 
+_FAST_DECODER = json.JSONDecoder(parse_int=_safe_int, parse_float=_no_float)
+_FAST_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _canonical(data: bytes) -> tuple[Any, bool]:
     """Parse ``data`` and say whether it is its own RFC 8785 serialisation.
 
@@ -283,13 +287,13 @@ def _canonical(data: bytes) -> tuple[Any, bool]:
     """
     if data.isascii():
         try:
-            obj = json.loads(data, parse_int=_safe_int, parse_float=_no_float)
+            obj = _FAST_DECODER.decode(data.decode("ascii"))
         except _NotFast:
             pass
         except ValueError:
             return None, False
         else:
-            fast = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            fast = _FAST_ENCODER.encode(obj)
             return obj, fast.isascii() and fast.encode("ascii") == data
     try:
         obj = json.loads(data)
