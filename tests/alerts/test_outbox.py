@@ -283,3 +283,24 @@ def test_no_alert_data_in_repr_of_rows(tmp_path: Path) -> None:
     # bytes only, so even a debug print of a row shows no address.
     row = OutboxMessage(recipient_hint="d***@e***.fr", recipient_sealed=b"\x00sealed")
     assert EMAIL not in repr(row)
+
+
+def test_kek_rotation_reseals_unsent_rows_so_the_old_kek_can_be_retired(
+    vault: Vault, applicant: dict[str, str], sms_provider: SmsProviderHandle
+) -> None:
+    from vault.alerts.outbox import count_sealed_under, reseal_outbox
+
+    set_contacts(vault, applicant["account_id"], email=None)
+
+    def unit(s: Any, ledger: LedgerAppender) -> list[int]:
+        acc = s.get(Account, applicant["account_id"])
+        return enqueue_applicant_message(s, vault, acc, "reminder", dedupe_key="rotate:1")
+
+    vault.sequencer.run(unit)
+    old = vault.keyring.current_kek_version
+    vault.keyring.rotate()
+    assert count_sealed_under(vault, old) == 2  # recipient and context
+    assert reseal_outbox(vault) == 1
+    assert count_sealed_under(vault, old) == 0
+    assert dispatch_due(vault).sent == 1
+    assert len(sms_provider.sms_sent()) == 1

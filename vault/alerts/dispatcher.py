@@ -410,6 +410,13 @@ def process(vault: Vault, c: Claimed, report: DispatchReport) -> None:
         result = SendResult("retryable_failure", None, f"cannot render ({exc.code}; configuration)")
         _record(vault, c, result, None, report)
         return
+    except VaultError as exc:
+        # A sealed recipient or context that no longer opens (its KEK was retired
+        # without resealing, or the row was tampered with): retrying cannot help.
+        log.error("outbox %s cannot be opened (%s)", c.id, exc.code)
+        result = SendResult("permanent_failure", None, f"cannot open sealed message ({exc.code})")
+        _record(vault, c, result, None, report)
+        return
     digest = digest_of(vault, prepared.rendered)
     try:
         result = prepared.channel.send(prepared.message)

@@ -370,6 +370,52 @@ def enqueue_office_message(
     return [row.id]
 
 
+def reseal_outbox(vault: Vault) -> int:
+    """Re-seal unsent rows under the current KEK (call during KEK rotation, before
+    :meth:`KeyRing.retire`); returns how many rows changed. Sent rows keep their
+    sealed data only for the admin view and may be left (or purged) as they are."""
+    from sqlalchemy import update
+
+    from vault.crypto.keys import reseal_secret, sealed_secret_kek_version
+
+    current = vault.keyring.current_kek_version
+    changed = 0
+    with vault.write() as s:
+        for row in s.scalars(
+            select(OutboxMessage).where(OutboxMessage.status.in_(("pending", "sending", "dead")))
+        ):
+            binding = row_binding(row.dedupe_key, row.channel)
+            values: dict[str, bytes] = {}
+            if sealed_secret_kek_version(row.context_sealed) != current:
+                values["context_sealed"] = reseal_secret(
+                    vault.keyring, row.context_sealed, CONTEXT_PURPOSE, binding
+                )
+            blob = row.recipient_sealed
+            if blob is not None and sealed_secret_kek_version(blob) != current:
+                values["recipient_sealed"] = reseal_secret(
+                    vault.keyring, blob, RECIPIENT_PURPOSE, binding
+                )
+            if values:
+                s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
+                changed += 1
+    return changed
+
+
+def count_sealed_under(vault: Vault, version: int) -> int:
+    """Outbox values still sealed under KEK ``version`` (for ``remaining_wrapped``)."""
+    from vault.crypto.keys import sealed_secret_kek_version
+
+    n = 0
+    with vault.read() as s:
+        for ctx, rcpt in s.execute(
+            select(OutboxMessage.context_sealed, OutboxMessage.recipient_sealed)
+        ):
+            for blob in (ctx, rcpt):
+                if blob is not None and sealed_secret_kek_version(bytes(blob)) == version:
+                    n += 1
+    return n
+
+
 # --- hooks --------------------------------------------------------------------------------
 def _on_posted(vault: Vault) -> Any:
     def hook(s: DbSession, ledger: LedgerAppender, doc: Any, account: Account) -> None:
@@ -406,6 +452,7 @@ __all__ = [
     "RECIPIENT_PURPOSE",
     "UnknownChannel",
     "applicant_contacts",
+    "count_sealed_under",
     "enqueue_applicant_message",
     "enqueue_office_message",
     "install",
@@ -413,6 +460,7 @@ __all__ = [
     "office_channel_for",
     "open_json",
     "record_no_channel",
+    "reseal_outbox",
     "row_binding",
     "seal_json",
 ]
