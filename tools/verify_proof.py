@@ -53,9 +53,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 FORMAT = "ofpra-vault-proof/1"
 CHECKS = (
-    "bundle", "files", "entries", "inclusion", "checkpoint_signature", "cosignatures",
-    "checkpoint_timestamp", "document_seal", "attestation_seal", "proof_binding",
-    "document_digest", "subject_commitment", "notification", "appeal_deadline",
+    "bundle",
+    "files",
+    "entries",
+    "inclusion",
+    "checkpoint_signature",
+    "cosignatures",
+    "checkpoint_timestamp",
+    "document_seal",
+    "attestation_seal",
+    "proof_binding",
+    "document_digest",
+    "subject_commitment",
+    "notification",
+    "appeal_deadline",
 )
 PARIS = ZoneInfo("Europe/Paris")
 NOTIFICATION_RULE = ("R531-17/deemed-15-days", "1", 15)
@@ -239,8 +250,10 @@ OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
 OID_SHA256 = "2.16.840.1.101.3.4.2.1"
 EKU_TIMESTAMPING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.8")
 SIG_HASHES = {
-    "1.2.840.10045.4.3.2": hashes.SHA256(), "1.2.840.10045.4.3.3": hashes.SHA384(),
-    "1.2.840.113549.1.1.11": hashes.SHA256(), "1.2.840.113549.1.1.12": hashes.SHA384(),
+    "1.2.840.10045.4.3.2": hashes.SHA256(),
+    "1.2.840.10045.4.3.3": hashes.SHA384(),
+    "1.2.840.113549.1.1.11": hashes.SHA256(),
+    "1.2.840.113549.1.1.12": hashes.SHA384(),
     "1.2.840.10045.2.1": hashes.SHA256(),  # ecPublicKey + sha256 digest algorithm
     "1.2.840.113549.1.1.1": hashes.SHA256(),
 }
@@ -259,8 +272,12 @@ def verify_sig(cert: x509.Certificate, sig: bytes, data: bytes, alg_oid: str) ->
         raise Fail("unsupported TSA key type")
 
 
-def check_path(leaf: x509.Certificate, pool: list[x509.Certificate],
-               roots: list[x509.Certificate], at: datetime) -> None:
+def check_path(
+    leaf: x509.Certificate,
+    pool: list[x509.Certificate],
+    roots: list[x509.Certificate],
+    at: datetime,
+) -> None:
     """Walk issuer links from ``leaf`` to one of ``roots``; signatures and validity."""
     cur = leaf
     root_der = {r.tbs_certificate_bytes for r in roots}
@@ -280,8 +297,9 @@ def check_path(leaf: x509.Certificate, pool: list[x509.Certificate],
     raise Fail("certificate path too long")
 
 
-def verify_rfc3161(token: bytes, data: bytes, roots: list[x509.Certificate],
-                   extra: list[x509.Certificate]) -> datetime:
+def verify_rfc3161(
+    token: bytes, data: bytes, roots: list[x509.Certificate], extra: list[x509.Certificate]
+) -> datetime:
     ci, end = der_read(token)
     if end != len(token):
         raise Fail("trailing bytes after the token")
@@ -353,12 +371,12 @@ def verify_rfc3161(token: bytes, data: bytes, roots: list[x509.Certificate],
 # --- PDF seals (optional pyHanko) ----------------------------------------------------------
 def check_seal(pdf: bytes, roots: list[x509.Certificate]) -> tuple[str, str]:
     try:
+        from asn1crypto import x509 as ax509
         from pyhanko.pdf_utils.reader import PdfFileReader
         from pyhanko.sign.validation import validate_pdf_signature
         from pyhanko.sign.validation.dss import DocumentSecurityStore
         from pyhanko.sign.validation.status import SignatureCoverageLevel
         from pyhanko_certvalidator import ValidationContext
-        from asn1crypto import x509 as ax509
     except ImportError:
         return "skipped", "not checked (pyhanko is not installed)"
     from cryptography.hazmat.primitives.serialization import Encoding
@@ -424,8 +442,9 @@ def load_pem(pem: bytes) -> list[x509.Certificate]:
     return list(x509.load_pem_x509_certificates(pem)) if pem.strip() else []
 
 
-def verify(zip_bytes: bytes, log_key: str | None, trust_root: bytes | None,
-           witness_keys: list[str]) -> tuple[Results, dict[str, Any]]:
+def verify(
+    zip_bytes: bytes, log_key: str | None, trust_root: bytes | None, witness_keys: list[str]
+) -> tuple[Results, dict[str, Any]]:
     res, info = Results(), {}
     try:
         with zipfile.ZipFile(io.BytesIO(zip_bytes)) as zf:
@@ -437,11 +456,18 @@ def verify(zip_bytes: bytes, log_key: str | None, trust_root: bytes | None,
         proof = json.loads(raw)
         if proof.get("format") != FORMAT:
             raise Fail("unknown format")
-        for k in ("log", "checkpoint", "checkpoint_timestamp", "entries", "document",
-                  "notification", "files"):
-            proof[k]  # noqa: B018 -- presence check
+        for k in (
+            "log",
+            "checkpoint",
+            "checkpoint_timestamp",
+            "entries",
+            "document",
+            "notification",
+            "files",
+        ):
+            proof[k]
         for n in ("document.pdf", "attestation.pdf"):
-            files[n]  # noqa: B018
+            files[n]
     except (zipfile.BadZipFile, KeyError, ValueError, Fail, OSError) as exc:
         res.fail("bundle", f"not a proof file: {exc!r}")
         return res, info
@@ -456,13 +482,22 @@ def verify(zip_bytes: bytes, log_key: str | None, trust_root: bytes | None,
     return res, info
 
 
-def body(res: Results, info: dict[str, Any], proof: dict[str, Any], files: dict[str, bytes],
-         raw: bytes, log_key: str | None, trust_root: bytes | None,
-         witness_keys: list[str]) -> None:
+def body(
+    res: Results,
+    info: dict[str, Any],
+    proof: dict[str, Any],
+    files: dict[str, bytes],
+    raw: bytes,
+    log_key: str | None,
+    trust_root: bytes | None,
+    witness_keys: list[str],
+) -> None:
     doc = proof["document"]
     info["document_id"], info["document_type"] = doc["id"], doc.get("type")
     listed = proof["files"]
-    bad = [n for n, h in listed.items() if n not in files or hashlib.sha256(files[n]).hexdigest() != h]
+    bad = [
+        n for n, h in listed.items() if n not in files or hashlib.sha256(files[n]).hexdigest() != h
+    ]
     extra = [n for n in files if n not in listed and n not in ("proof.json", "attestation.pdf")]
     if bad or extra or "document.pdf" not in listed:
         res.fail("files", f"altered: {bad}; unlisted: {extra}")
@@ -596,8 +631,10 @@ def body(res: Results, info: dict[str, Any], proof: dict[str, Any], files: dict[
     elif subject is None:
         res.skip("subject_commitment", "subject not included")
     else:
-        c = hashlib.sha256(base64.b64decode(subject["salt"], validate=True)
-                           + str(subject["agdref"]).encode("ascii")).hexdigest()
+        c = hashlib.sha256(
+            base64.b64decode(subject["salt"], validate=True)
+            + str(subject["agdref"]).encode("ascii")
+        ).hexdigest()
         if commitments == {c}:
             res.ok("subject_commitment", "SHA-256(salt || AGDREF) matches every entry")
         else:
@@ -606,7 +643,9 @@ def body(res: Results, info: dict[str, Any], proof: dict[str, Any], files: dict[
     dates(res, info, proof["notification"], parsed_entries)
 
 
-def dates(res: Results, info: dict[str, Any], block: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+def dates(
+    res: Results, info: dict[str, Any], block: dict[str, Any], entries: list[dict[str, Any]]
+) -> None:
     by = {e["type"]: e for e in entries}
     posted, first, notified = by.get("POSTED"), by.get("FIRST_ACCESS"), by.get("NOTIFIED")
     if posted is None:
@@ -627,13 +666,19 @@ def dates(res: Results, info: dict[str, Any], block: dict[str, Any], entries: li
         d, instant = deemed(made)
         access = parse_at(first["at"]) if first else None
         if access is not None and access < instant:
-            want = {"notified_on": access.astimezone(PARIS).date().isoformat(),
-                    "basis": "first_access", "notified_at": rfc3339(access)}
+            want = {
+                "notified_on": access.astimezone(PARIS).date().isoformat(),
+                "basis": "first_access",
+                "notified_at": rfc3339(access),
+            }
         else:
             if parse_at(notified["at"]) < instant:
                 problems.append("NOTIFIED recorded before the delay expired")
-            want = {"notified_on": d.isoformat(), "basis": "delay_expired",
-                    "notified_at": rfc3339(instant)}
+            want = {
+                "notified_on": d.isoformat(),
+                "basis": "delay_expired",
+                "notified_at": rfc3339(instant),
+            }
         for k, v in want.items():
             if notified.get(k) != v:
                 problems.append(f"NOTIFIED {k} {notified.get(k)} != {v}")
@@ -643,8 +688,11 @@ def dates(res: Results, info: dict[str, Any], block: dict[str, Any], entries: li
     if problems:
         res.fail("notification", "; ".join(problems))
     else:
-        res.ok("notification", f"{info.get('notified_on') or 'not notified yet'} "
-                               f"({info.get('basis') or '-'}) under {NOTIFICATION_RULE[0]}")
+        res.ok(
+            "notification",
+            f"{info.get('notified_on') or 'not notified yet'} "
+            f"({info.get('basis') or '-'}) under {NOTIFICATION_RULE[0]}",
+        )
     on = info.get("notified_on")
     if on is None:
         if block.get("appeal_deadline"):
@@ -665,15 +713,22 @@ def dates(res: Results, info: dict[str, Any], block: dict[str, Any], entries: li
 
 
 # --- output ---------------------------------------------------------------------------------------
-def render(results: list[Result], info: dict[str, Any], lang: str, pinned_key: bool,
-           pinned_root: bool) -> str:
+def render(
+    results: list[Result], info: dict[str, Any], lang: str, pinned_key: bool, pinned_root: bool
+) -> str:
     fr = lang == "fr"
     failed = [r.name for r in results if r.status == "fail"]
     out = []
     if failed:
-        out.append(("VERDICT : la preuve N'EST PAS VALIDE (contrôles en échec : "
-                    if fr else "VERDICT: the proof is NOT VALID (failed checks: ")
-                   + ", ".join(failed) + ").")
+        out.append(
+            (
+                "VERDICT : la preuve N'EST PAS VALIDE (contrôles en échec : "
+                if fr
+                else "VERDICT: the proof is NOT VALID (failed checks: "
+            )
+            + ", ".join(failed)
+            + ")."
+        )
     else:
         out.append("VERDICT : la preuve est VALIDE." if fr else "VERDICT: the proof is VALID.")
     if info.get("document_id"):
@@ -683,19 +738,25 @@ def render(results: list[Result], info: dict[str, Any], lang: str, pinned_key: b
             f"Notifié le {info['notified_on']} ({info['basis']}) ; recours CNDA jusqu'au "
             f"{info.get('appeal_deadline')} inclus, sauf demande d'aide juridictionnelle "
             "(présentée dans les 15 jours, elle suspend le délai)."
-            if fr else
-            f"Notified on {info['notified_on']} ({info['basis']}); CNDA appeal until the end "
+            if fr
+            else f"Notified on {info['notified_on']} ({info['basis']}); CNDA appeal until the end "
             f"of {info.get('appeal_deadline')}, absent a legal-aid request (made within 15 "
             "days, it suspends the delay)."
         )
     if not pinned_key:
-        out.append("Attention : clé du journal non épinglée (--log-key) : confiance à la "
-                   "première utilisation." if fr else
-                   "Note: log key not pinned (--log-key): trust on first use.")
+        out.append(
+            "Attention : clé du journal non épinglée (--log-key) : confiance à la "
+            "première utilisation."
+            if fr
+            else "Note: log key not pinned (--log-key): trust on first use."
+        )
     if not pinned_root:
-        out.append("Attention : racine de confiance non épinglée (--trust-root) : confiance à "
-                   "la première utilisation." if fr else
-                   "Note: trust root not pinned (--trust-root): trust on first use.")
+        out.append(
+            "Attention : racine de confiance non épinglée (--trust-root) : confiance à "
+            "la première utilisation."
+            if fr
+            else "Note: trust root not pinned (--trust-root): trust on first use."
+        )
     mark = {"pass": "OK  ", "fail": "ÉCHEC" if fr else "FAIL", "skipped": "--  "}
     for r in results:
         out.append(f"  [{mark[r.status]}] {r.name}: {r.detail}")
@@ -721,10 +782,20 @@ def main(argv: list[str] | None = None) -> int:
     results = res.all()
     failed = [r.name for r in results if r.status == "fail"]
     if a.json:
-        print(json.dumps({"ok": not failed, "failed": failed, **info,
-                          "log_key_pinned": a.log_key is not None,
-                          "trust_root_pinned": root is not None,
-                          "checks": [r.__dict__ for r in results]}, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "ok": not failed,
+                    "failed": failed,
+                    **info,
+                    "log_key_pinned": a.log_key is not None,
+                    "trust_root_pinned": root is not None,
+                    "checks": [r.__dict__ for r in results],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         print(render(results, info, a.lang, a.log_key is not None, root is not None))
     if failed:

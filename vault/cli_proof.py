@@ -41,8 +41,9 @@ def proof_export(
         vault.close()
     size = output.stat().st_size
     if as_json:
-        typer.echo(json.dumps({"document_id": exported.document_id, "file": str(output),
-                               "size": size}))
+        typer.echo(
+            json.dumps({"document_id": exported.document_id, "file": str(output), "size": size})
+        )
     else:
         typer.echo(f"proof of {exported.document_id} written to {output} ({size} bytes)")
 

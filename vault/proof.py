@@ -24,6 +24,7 @@ themself. The public verifier never echoes it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -31,7 +32,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -131,10 +132,7 @@ def _token_certs(token: bytes) -> list[x509.Certificate]:
     from asn1crypto import cms
 
     signed = cms.ContentInfo.load(token)["content"]
-    return [
-        x509.load_der_x509_certificate(c.chosen.dump())
-        for c in (signed["certificates"] or [])
-    ]
+    return [x509.load_der_x509_certificate(c.chosen.dump()) for c in (signed["certificates"] or [])]
 
 
 def _pdf_certs(path: Path) -> list[x509.Certificate]:
@@ -209,7 +207,9 @@ def _entry_label(e: dict[str, Any]) -> tuple[str, str]:
     if t == "ALERT_SENT":
         ch = str(e.get("channel", "?"))
         outcome = str(e.get("outcome", ""))
-        return f"Alerte {ch} {outcome}".strip(), f"Alert {ch} {outcome}".strip()
+        if outcome == "no_channel":
+            return "Alerte impossible (aucun canal)", "Alert impossible (no channel)"
+        return f"Alerte {ch} ({outcome})", f"Alert {ch} ({outcome})"
     if t == "FIRST_ACCESS":
         return "Première consultation", "First consultation"
     if t == "NOTIFIED":
@@ -222,10 +222,11 @@ class ExportedProof:
     document_id: str
     filename: str
     size: int
-    sha256: str
 
 
-def write_proof(vault: Vault, principal: Principal, document_id: str, out: IO[bytes]) -> ExportedProof:
+def write_proof(
+    vault: Vault, principal: Principal, document_id: str, out: IO[bytes]
+) -> ExportedProof:
     """Write the proof ZIP of ``document_id`` to ``out`` (a seekable binary file)."""
     from vault.documents import log_access, record_first_access
     from vault.ledger.checkpoints import (
@@ -328,22 +329,24 @@ def write_proof(vault: Vault, principal: Principal, document_id: str, out: IO[by
         proof_bytes = bytes(rfc8785.dumps(proof))
 
         events = [
-            TimelineEvent(
-                e["type"], parse_rfc3339(e["at"]), e["seq"], *_entry_label(e)
-            )
+            TimelineEvent(e["type"], parse_rfc3339(e["at"]), e["seq"], *_entry_label(e))
             for e in parsed
         ]
         if notified is not None and notified.get("notified_at"):
             # The legal instant may precede the recording (catch-up sweep): draw both.
             events = [
-                ev if ev.kind != "NOTIFIED" else TimelineEvent(
+                ev
+                if ev.kind != "NOTIFIED"
+                else TimelineEvent(
                     "NOTIFIED",
                     parse_rfc3339(notified["notified_at"]),
                     ev.index,
-                    "Notification (" + ("consultation" if doc.notified_basis == "first_access"
-                                        else "délai expiré") + ")",
-                    "Notification (" + ("consultation" if doc.notified_basis == "first_access"
-                                        else "delay expired") + ")",
+                    "Notification ("
+                    + ("consultation" if doc.notified_basis == "first_access" else "délai expiré")
+                    + ")",
+                    "Notification ("
+                    + ("consultation" if doc.notified_basis == "first_access" else "delay expired")
+                    + ")",
                 )
                 for ev in events
             ]
@@ -385,7 +388,7 @@ def write_proof(vault: Vault, principal: Principal, document_id: str, out: IO[by
                 zf.writestr(name, data)
     out.flush()
     size = out.tell()
-    return ExportedProof(doc.id, f"proof-{doc.id}.zip", size, "")
+    return ExportedProof(doc.id, f"proof-{doc.id}.zip", size)
 
 
 def export_proof(vault: Vault, principal: Principal, document_id: str) -> bytes:
@@ -520,8 +523,10 @@ class ProofReport:
                 else f"VERDICT: the proof is NOT VALID (failed checks: {names})."
             )
         if self.document_id:
-            lines.append(("Document : " if fr else "Document: ") + f"{self.document_id} "
-                         f"({self.document_type})")
+            lines.append(
+                ("Document : " if fr else "Document: ") + f"{self.document_id} "
+                f"({self.document_type})"
+            )
         if self.notified_on:
             basis = {
                 "first_access": ("première consultation", "first consultation"),
@@ -608,10 +613,8 @@ def verify_bundle(
     """Verify a proof file offline; never raises on a bad file (the report says why)."""
     c = _Checks()
     info: dict[str, Any] = {}
-    try:
+    with contextlib.suppress(_Abort):  # the failed check is already recorded
         _verify(c, info, source, log_vkey, trust_root_pem, witness_vkeys, max_size)
-    except _Abort:
-        pass
     return ProofReport(
         checks=c.done(),
         document_id=info.get("document_id"),
@@ -678,8 +681,15 @@ def _verify(
         raise _Abort()
     missing = [
         k
-        for k in ("log", "checkpoint", "checkpoint_timestamp", "entries", "document",
-                  "notification", "files")
+        for k in (
+            "log",
+            "checkpoint",
+            "checkpoint_timestamp",
+            "entries",
+            "document",
+            "notification",
+            "files",
+        )
         if k not in proof
     ]
     missing += [n for n in (DOCUMENT_PDF, ATTESTATION_PDF) if n not in files]
@@ -689,7 +699,11 @@ def _verify(
     if not canonical:
         c.fail("bundle", "proof.json is not RFC 8785 canonical", "proof.json non canonique")
     else:
-        c.ok("bundle", f"{PROOF_FORMAT}, {len(files)} files", f"{PROOF_FORMAT}, {len(files)} fichiers")
+        c.ok(
+            "bundle",
+            f"{PROOF_FORMAT}, {len(files)} files",
+            f"{PROOF_FORMAT}, {len(files)} fichiers",
+        )
     try:
         _verify_body(c, info, proof, files, raw_json, log_vkey, trust_root_pem, witness_vkeys)
     except (KeyError, TypeError, ValueError, AttributeError, VaultError) as exc:
@@ -712,20 +726,32 @@ def _verify_body(
 
     # --- files ------------------------------------------------------------------------
     listed: dict[str, str] = proof["files"]
-    bad = [n for n, h in listed.items() if hashlib.sha256(files.get(n, b"\0")).hexdigest() != h
-           or n not in files]
+    bad = [
+        n
+        for n, h in listed.items()
+        if hashlib.sha256(files.get(n, b"\0")).hexdigest() != h or n not in files
+    ]
     extra = [n for n in files if n not in listed and n not in (PROOF_JSON, ATTESTATION_PDF)]
     if bad or extra or DOCUMENT_PDF not in listed:
-        c.fail("files", f"altered: {bad or '-'}; unlisted: {extra or '-'}",
-               f"modifiés : {bad or '-'} ; non listés : {extra or '-'}")
+        c.fail(
+            "files",
+            f"altered: {bad or '-'}; unlisted: {extra or '-'}",
+            f"modifiés : {bad or '-'} ; non listés : {extra or '-'}",
+        )
     else:
         c.ok("files", f"{len(listed)} files match proof.json", f"{len(listed)} fichiers conformes")
 
     # --- trust roots --------------------------------------------------------------------
     if trust_root_pem is not None:
-        pem = trust_root_pem if isinstance(trust_root_pem, bytes) else (
-            Path(trust_root_pem).read_bytes() if not str(trust_root_pem).lstrip().startswith(
-                "-----") else str(trust_root_pem).encode())
+        pem = (
+            trust_root_pem
+            if isinstance(trust_root_pem, bytes)
+            else (
+                Path(trust_root_pem).read_bytes()
+                if not str(trust_root_pem).lstrip().startswith("-----")
+                else str(trust_root_pem).encode()
+            )
+        )
         roots = _load_certs(pem)
     else:
         roots = _load_certs(files.get(ROOT_PEM, b""))
@@ -747,8 +773,11 @@ def _verify_body(
             raise SignatureError("checkpoint origin differs from the log origin")
         root_hash, size = cp.root_hash, cp.size
         info["checkpoint_size"] = size
-        c.ok("checkpoint_signature", f"signed by {log_verifier.name} (size {size})",
-             f"signé par {log_verifier.name} (taille {size})")
+        c.ok(
+            "checkpoint_signature",
+            f"signed by {log_verifier.name} (size {size})",
+            f"signé par {log_verifier.name} (taille {size})",
+        )
     except (VaultError, ValueError) as exc:
         detail = getattr(exc, "detail", None) or str(exc)
         c.fail("checkpoint_signature", f"does not verify: {detail}", f"invalide : {detail}")
@@ -768,27 +797,37 @@ def _verify_body(
     for line in cosigs:
         try:
             sig = parse_signature_line(line)
-            v = next((w for w in verifiers if (w.name, w.key_id) == (sig.name, sig.key_id)), None)
-            if v is None:
+            w = next((w for w in verifiers if (w.name, w.key_id) == (sig.name, sig.key_id)), None)
+            if w is None:
                 unverified.append(sig.name)
                 continue
             body = note[: note.rfind("\n\n") + 1]
-            v.verify(body.encode("utf-8"), sig.signature)
+            w.verify(body.encode("utf-8"), sig.signature)
             verified.append(sig.name)
         except (VaultError, ValueError) as exc:
-            c.fail("cosignatures", f"a cosignature does not verify: {exc}",
-                   f"une cosignature est invalide : {exc}")
+            c.fail(
+                "cosignatures",
+                f"a cosignature does not verify: {exc}",
+                f"une cosignature est invalide : {exc}",
+            )
     info["witnesses"] = verified
     if not c.failed("cosignatures"):
         if not cosigs:
-            c.skip("cosignatures", "no witness cosignature in the file",
-                   "aucune cosignature de témoin")
+            c.skip(
+                "cosignatures", "no witness cosignature in the file", "aucune cosignature de témoin"
+            )
         elif unverified:
-            c.fail("cosignatures", f"unknown witness keys: {unverified}",
-                   f"clés de témoin inconnues : {unverified}")
+            c.fail(
+                "cosignatures",
+                f"unknown witness keys: {unverified}",
+                f"clés de témoin inconnues : {unverified}",
+            )
         else:
-            c.ok("cosignatures", f"verified: {', '.join(verified)}",
-                 f"vérifiées : {', '.join(verified)}")
+            c.ok(
+                "cosignatures",
+                f"verified: {', '.join(verified)}",
+                f"vérifiées : {', '.join(verified)}",
+            )
 
     # --- timestamp ----------------------------------------------------------------------
     token = base64.b64decode(proof["checkpoint_timestamp"], validate=True)
@@ -799,8 +838,11 @@ def _verify_body(
 
         try:
             when = verify_timestamp(token, note.encode("utf-8"), roots)
-            c.ok("checkpoint_timestamp", f"note time-stamped at {rfc3339(when)}",
-                 f"note horodatée le {rfc3339(when)}")
+            c.ok(
+                "checkpoint_timestamp",
+                f"note time-stamped at {rfc3339(when)}",
+                f"note horodatée le {rfc3339(when)}",
+            )
         except (VaultError, ValueError) as exc:
             detail = getattr(exc, "detail", None) or str(exc)
             c.fail("checkpoint_timestamp", detail, detail)
@@ -834,15 +876,21 @@ def _verify_body(
     if entry_problems:
         c.fail("entries", "; ".join(entry_problems), "; ".join(entry_problems))
     else:
-        c.ok("entries", f"{len(parsed)} entries: {', '.join(map(str, types))}",
-             f"{len(parsed)} entrées : {', '.join(map(str, types))}")
+        c.ok(
+            "entries",
+            f"{len(parsed)} entries: {', '.join(map(str, types))}",
+            f"{len(parsed)} entrées : {', '.join(map(str, types))}",
+        )
     if root_hash is None:
         c.fail("inclusion", "no verified checkpoint root", "pas de racine vérifiée")
     elif inclusion_problems:
         c.fail("inclusion", "; ".join(inclusion_problems), "; ".join(inclusion_problems))
     else:
-        c.ok("inclusion", f"all {len(proof['entries'])} entries are in the tree of size {size}",
-             f"les {len(proof['entries'])} entrées sont dans l'arbre de taille {size}")
+        c.ok(
+            "inclusion",
+            f"all {len(proof['entries'])} entries are in the tree of size {size}",
+            f"les {len(proof['entries'])} entrées sont dans l'arbre de taille {size}",
+        )
 
     # --- seals ---------------------------------------------------------------------------
     from vault.pdf.seal import validate_seal
@@ -857,8 +905,11 @@ def _verify_body(
             c.fail(name, f"not a PDF: {exc.detail}", "PDF illisible")
             continue
         if rep.intact and rep.valid and rep.trusted and rep.covers_whole_file:
-            c.ok(name, f"{rep.level} seal by {rep.signer_subject}",
-                 f"sceau {rep.level} de {rep.signer_subject}")
+            c.ok(
+                name,
+                f"{rep.level} seal by {rep.signer_subject}",
+                f"sceau {rep.level} de {rep.signer_subject}",
+            )
         else:
             why = rep.problem or (
                 f"intact={rep.intact} valid={rep.valid} trusted={rep.trusted} "
@@ -870,41 +921,65 @@ def _verify_body(
     want = hashlib.sha256(raw_json).hexdigest()
     found = _attestation_proof_digest(files[ATTESTATION_PDF])
     if found == want:
-        c.ok("proof_binding", "the sealed attestation names this proof.json",
-             "l'attestation scellée désigne ce proof.json")
+        c.ok(
+            "proof_binding",
+            "the sealed attestation names this proof.json",
+            "l'attestation scellée désigne ce proof.json",
+        )
     else:
-        c.fail("proof_binding", "the attestation was issued for another proof.json",
-               "l'attestation a été délivrée pour un autre proof.json")
+        c.fail(
+            "proof_binding",
+            "the attestation was issued for another proof.json",
+            "l'attestation a été délivrée pour un autre proof.json",
+        )
 
     # --- digests ------------------------------------------------------------------------
     actual = hashlib.sha256(files[DOCUMENT_PDF]).hexdigest()
     recorded = {e.get("document_sha256") for e in parsed if "document_sha256" in e}
     if actual == doc["sha256"] and recorded == {actual}:
-        c.ok("document_digest", f"SHA-256 {actual} in every entry",
-             f"SHA-256 {actual} dans chaque entrée")
+        c.ok(
+            "document_digest",
+            f"SHA-256 {actual} in every entry",
+            f"SHA-256 {actual} dans chaque entrée",
+        )
     else:
-        c.fail("document_digest", f"document.pdf {actual}, proof.json {doc['sha256']}, "
-               f"entries {sorted(x for x in recorded if x)}",
-               "l'empreinte du PDF ne correspond pas aux entrées")
+        c.fail(
+            "document_digest",
+            f"document.pdf {actual}, proof.json {doc['sha256']}, "
+            f"entries {sorted(x for x in recorded if x)}",
+            "l'empreinte du PDF ne correspond pas aux entrées",
+        )
 
     # --- subject ------------------------------------------------------------------------
     commitments = {e.get("subject_commitment") for e in parsed if "subject_commitment" in e}
     subject = proof.get("subject")
     if len(commitments) > 1:
-        c.fail("subject_commitment", "entries commit to different subjects",
-               "les entrées désignent des personnes différentes")
+        c.fail(
+            "subject_commitment",
+            "entries commit to different subjects",
+            "les entrées désignent des personnes différentes",
+        )
     elif subject is None:
-        c.skip("subject_commitment", "subject not included in this file",
-               "identité non incluse dans ce fichier")
+        c.skip(
+            "subject_commitment",
+            "subject not included in this file",
+            "identité non incluse dans ce fichier",
+        )
     else:
         salt = base64.b64decode(subject["salt"], validate=True)
         mine = hashlib.sha256(salt + str(subject["agdref"]).encode("ascii")).hexdigest()
         if commitments == {mine}:
-            c.ok("subject_commitment", "SHA-256(salt || AGDREF) matches every entry",
-                 "SHA-256(sel || AGDREF) correspond à chaque entrée")
+            c.ok(
+                "subject_commitment",
+                "SHA-256(salt || AGDREF) matches every entry",
+                "SHA-256(sel || AGDREF) correspond à chaque entrée",
+            )
         else:
-            c.fail("subject_commitment", "the subject does not open the entries' commitment",
-                   "l'identité ne correspond pas à l'engagement des entrées")
+            c.fail(
+                "subject_commitment",
+                "the subject does not open the entries' commitment",
+                "l'identité ne correspond pas à l'engagement des entrées",
+            )
 
     # --- legal dates --------------------------------------------------------------------
     try:
@@ -923,7 +998,7 @@ def _attestation_proof_digest(pdf: bytes) -> str | None:
         kw = str(r.trailer["/Info"].get("/Keywords", ""))
     except Exception:  # noqa: BLE001 -- any unreadable attestation is "not bound"
         return None
-    return kw[len(PROOF_KEYWORD_PREFIX):] if kw.startswith(PROOF_KEYWORD_PREFIX) else None
+    return kw[len(PROOF_KEYWORD_PREFIX) :] if kw.startswith(PROOF_KEYWORD_PREFIX) else None
 
 
 def _check_dates(
@@ -976,27 +1051,39 @@ def _check_dates(
     elif notified is None:
         c.ok("notification", "not notified yet at the checkpoint", "pas encore notifié")
     else:
-        c.ok("notification", f"{info['notified_on']} ({info['basis']}) recomputed under "
-             f"{notified['rule']} v{notified['rule_version']}",
-             f"{info['notified_on']} ({info['basis']}) recalculée selon "
-             f"{notified['rule']} v{notified['rule_version']}")
+        c.ok(
+            "notification",
+            f"{info['notified_on']} ({info['basis']}) recomputed under "
+            f"{notified['rule']} v{notified['rule_version']}",
+            f"{info['notified_on']} ({info['basis']}) recalculée selon "
+            f"{notified['rule']} v{notified['rule_version']}",
+        )
     # Appeal deadline.
     on = info.get("notified_on")
     if on is None:
         if block.get("appeal_deadline") is not None:
-            c.fail("appeal_deadline", "a deadline without a notification",
-                   "une date limite sans notification")
+            c.fail(
+                "appeal_deadline",
+                "a deadline without a notification",
+                "une date limite sans notification",
+            )
         else:
             c.skip("appeal_deadline", "not notified yet", "pas encore notifié")
         return
     dl = appeal_deadline(date.fromisoformat(on)).deadline.isoformat()
     info["appeal_deadline"] = dl
     if block.get("appeal_deadline") == dl and block.get("appeal_rule") == DEFAULT_APPEAL_RULE.name:
-        c.ok("appeal_deadline", f"{dl} under {DEFAULT_APPEAL_RULE.name}",
-             f"{dl} selon {DEFAULT_APPEAL_RULE.name}")
+        c.ok(
+            "appeal_deadline",
+            f"{dl} under {DEFAULT_APPEAL_RULE.name}",
+            f"{dl} selon {DEFAULT_APPEAL_RULE.name}",
+        )
     else:
-        c.fail("appeal_deadline", f"file says {block.get('appeal_deadline')}, rule gives {dl}",
-               f"le fichier indique {block.get('appeal_deadline')}, la règle donne {dl}")
+        c.fail(
+            "appeal_deadline",
+            f"file says {block.get('appeal_deadline')}, rule gives {dl}",
+            f"le fichier indique {block.get('appeal_deadline')}, la règle donne {dl}",
+        )
 
 
 def iter_file(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:

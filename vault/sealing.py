@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,10 +48,25 @@ class SealsFiles(Protocol):
 
 
 class FileSealer:
-    """Seals file to file with a shared :class:`Sealer` (thread-safe: no state)."""
+    """Seals file to file with one shared :class:`Sealer` (thread-safe).
 
-    def __init__(self, sealer: Sealer) -> None:
-        self.sealer = sealer
+    Built from a Sealer, or from a factory called once, on first use, under a lock
+    (the embedded profile: opening a vault stays cheap; production builds eagerly so
+    a broken seal configuration fails at start-up)."""
+
+    def __init__(self, sealer: Sealer | Callable[[], Sealer]) -> None:
+        self._sealer = sealer if isinstance(sealer, Sealer) else None
+        self._factory = None if isinstance(sealer, Sealer) else sealer
+        self._lock = threading.Lock()
+
+    @property
+    def sealer(self) -> Sealer:
+        if self._sealer is None:
+            with self._lock:
+                if self._sealer is None:
+                    assert self._factory is not None
+                    self._sealer = self._factory()
+        return self._sealer
 
     def seal_bytes(self, pdf: bytes) -> bytes:
         return self.sealer.seal(pdf)
@@ -100,14 +118,26 @@ def build_sealer(vault: Vault) -> Sealer | None:
         )
     if settings.profile == "production":
         return None
+    return _embedded_sealer(vault)
+
+
+def _embedded_sealer(vault: Vault) -> Sealer:
     pki = vault.test_pki()
+    # The Sealer validates its chain at the wall-clock time. The test PKI's CRLs follow
+    # the vault's clock, which tests freeze in the past: CRLs already expired by the
+    # wall clock would refuse the configuration, so the seal is then B-T (no DSS).
+    wall = datetime.now(UTC)
+    crls = pki.crls
+    if any(c.next_update_utc is not None and c.next_update_utc <= wall for c in crls):
+        log.warning("test PKI CRLs are past their nextUpdate: sealing at PAdES B-T")
+        crls = ()
     return Sealer(
         key=pki.seal_key,
         cert=pki.seal_cert,
         chain=pki.chain,
         timestamper=vault.timestamper(),
         clock=vault.clock,
-        crls=pki.crls,
+        crls=crls,
     )
 
 
@@ -120,10 +150,11 @@ def install(vault: Vault) -> None:
     """Build the process's sealer once and register it for posting."""
     if isinstance(vault.extras.get("sealer"), FileSealer):
         return
+    if vault.settings.profile == "embedded" and not vault.settings.seal_pkcs12_file:
+        vault.extras["sealer"] = FileSealer(lambda: _embedded_sealer(vault))
+        return
     sealer = build_sealer(vault)
     if sealer is None:
-        log.error(
-            "production profile without VAULT_SEAL_PKCS12_FILE: posted PDFs are NOT sealed"
-        )
+        log.error("production profile without VAULT_SEAL_PKCS12_FILE: posted PDFs are NOT sealed")
         return
     vault.extras["sealer"] = FileSealer(sealer)

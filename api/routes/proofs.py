@@ -39,7 +39,9 @@ def _zip_response(path: Any, size: int, document_id: str) -> Stream:
     tags=["proofs"],
     media_type="application/zip",
 )
-async def document_proof(document_id: FromPath[str], vault: VaultDep, principal: PrincipalDep) -> Stream:
+async def document_proof(
+    document_id: FromPath[str], vault: VaultDep, principal: PrincipalDep
+) -> Stream:
     """The proof file (ZIP, ofpra-vault-proof/1) of a document; logged in the access log."""
     path, size = await anyio.to_thread.run_sync(
         proof.write_proof_tempfile, vault, principal, document_id
@@ -64,7 +66,9 @@ async def my_document_proof(
 
 
 @post("/api/v1/proofs/verify", tags=["proofs"], status_code=200, request_max_body_size=None)
-async def verify_proof(request: Request[Any, Any, Any], vault: VaultDep) -> Response[dict[str, Any]]:
+async def verify_proof(
+    request: Request[Any, Any, Any], vault: VaultDep
+) -> Response[dict[str, Any]]:
     """Verify an uploaded proof file (public). The body is the ZIP itself."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ("application/zip", "application/octet-stream"):

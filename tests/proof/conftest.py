@@ -83,16 +83,32 @@ def root_pem(vault: Vault) -> Path:
 def posted(
     sealing_vault: Vault, client: TestClient[Any], staff: dict[str, str], applicant: dict[str, str]
 ) -> dict[str, Any]:
-    r = post_pdf(client, staff["agent"], applicant["account_id"], make_pdf("Décision"),
-                 type="DECISION", title="Décision sur la demande d'asile")
+    r = post_pdf(
+        client,
+        staff["agent"],
+        applicant["account_id"],
+        make_pdf("Décision"),
+        type="DECISION",
+        title="Décision sur la demande d'asile",
+    )
     assert r.status_code == 201, r.text
-    return {"document_id": r.json()["document_id"], "sha256": r.json()["sha256"],
-            "applicant": applicant, "posted_at": sealing_vault.clock.now(), "client": client, "staff": staff, "vault": sealing_vault}
+    return {
+        "document_id": r.json()["document_id"],
+        "sha256": r.json()["sha256"],
+        "applicant": applicant,
+        "posted_at": sealing_vault.clock.now(),
+        "client": client,
+        "staff": staff,
+        "vault": sealing_vault,
+    }
 
 
 def get_proof(client: TestClient[Any], token: str, document_id: str, *, me: bool = False) -> bytes:
-    url = (f"/api/v1/me/documents/{document_id}/proof" if me
-           else f"/api/v1/documents/{document_id}/proof")
+    url = (
+        f"/api/v1/me/documents/{document_id}/proof"
+        if me
+        else f"/api/v1/documents/{document_id}/proof"
+    )
     r = client.get(url, headers=auth(token))
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/zip")

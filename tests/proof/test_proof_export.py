@@ -7,16 +7,17 @@ from typing import Any
 
 from tests.conftest import auth
 from tests.proof.conftest import get_proof, root_pem
-from vault.notify import sweep_notifications
 from vault.notification import appeal_deadline, deemed_notification_date, notification_date
+from vault.notify import sweep_notifications
 from vault.proof import verify_bundle
 
 
 def test_opened_document_proof_verifies(posted: dict[str, Any], clock: Any) -> None:
     client, app_ = posted["client"], posted["applicant"]
     clock.advance(timedelta(minutes=5))
-    r = client.get(f"/api/v1/me/documents/{posted['document_id']}/content",
-                   headers=auth(app_["token"]))
+    r = client.get(
+        f"/api/v1/me/documents/{posted['document_id']}/content", headers=auth(app_["token"])
+    )
     assert r.status_code == 200
     data = get_proof(client, posted["staff"]["legal"], posted["document_id"])
     report = verify_bundle(data, trust_root_pem=root_pem(posted["vault"]).read_bytes())

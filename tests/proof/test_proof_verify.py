@@ -67,8 +67,12 @@ def proofs(request: pytest.FixtureRequest, profile: str, tmp_path_factory: Any) 
     assert r.status_code == 201, r.text
     opened_id = r.json()["document_id"]
     clock.advance(timedelta(minutes=5))
-    assert client.get(f"/api/v1/me/documents/{opened_id}/content",
-                      headers=auth(app_["token"])).status_code == 200
+    assert (
+        client.get(
+            f"/api/v1/me/documents/{opened_id}/content", headers=auth(app_["token"])
+        ).status_code
+        == 200
+    )
     opened = get_proof(client, staff["legal"], opened_id)
     clock.advance(timedelta(days=16))
     assert sweep_notifications(vault).notified == 1
@@ -78,8 +82,13 @@ def proofs(request: pytest.FixtureRequest, profile: str, tmp_path_factory: Any) 
     shutil.copy(root_pem(vault), root)
     from vault.ledger.checkpoints import public_key
 
-    _CACHE[profile] = {"opened": opened, "unopened": unopened, "root": root,
-                       "log_key": public_key(vault), "dir": d}
+    _CACHE[profile] = {
+        "opened": opened,
+        "unopened": unopened,
+        "root": root,
+        "log_key": public_key(vault),
+        "dir": d,
+    }
     return _CACHE[profile]
 
 
@@ -136,21 +145,40 @@ def test_standalone_tool_as_subprocess(proofs: dict[str, Any], python: str) -> N
         f = d / f"{which}.zip"
         f.write_bytes(proofs[which])
         out = subprocess.run(
-            [exe, str(TOOL), str(f), "--json", "--log-key", proofs["log_key"],
-             "--trust-root", str(proofs["root"])],
-            capture_output=True, text=True, cwd="/",
+            [
+                exe,
+                str(TOOL),
+                str(f),
+                "--json",
+                "--log-key",
+                proofs["log_key"],
+                "--trust-root",
+                str(proofs["root"]),
+            ],
+            capture_output=True,
+            text=True,
+            cwd="/",
         )
         assert out.returncode == 0, out.stdout + out.stderr
         report = json.loads(out.stdout)
         statuses = {c["name"]: c["status"] for c in report["checks"]}
-        for must in ("entries", "inclusion", "checkpoint_signature", "checkpoint_timestamp",
-                     "document_digest", "subject_commitment", "notification", "proof_binding"):
+        for must in (
+            "entries",
+            "inclusion",
+            "checkpoint_signature",
+            "checkpoint_timestamp",
+            "document_digest",
+            "subject_commitment",
+            "notification",
+            "proof_binding",
+        ):
             assert statuses[must] == "pass", (must, report)
         if python == "venv":
             assert statuses["document_seal"] == statuses["attestation_seal"] == "pass"
             assert statuses["appeal_deadline"] == "pass"
-        human = subprocess.run([exe, str(TOOL), str(f), "--lang", "en"],
-                               capture_output=True, text=True, cwd="/")
+        human = subprocess.run(
+            [exe, str(TOOL), str(f), "--lang", "en"], capture_output=True, text=True, cwd="/"
+        )
         assert human.returncode == 0 and "VERDICT: the proof is VALID." in human.stdout
 
 
@@ -160,8 +188,12 @@ def test_cli_verify_exit_codes(proofs: dict[str, Any]) -> None:
     good.write_bytes(proofs["opened"])
     bad.write_bytes(_pdf_byte("document.pdf")(proofs["opened"]))
     cli = [sys.executable, "-m", "vault.cli", "proof", "verify"]
-    ok = subprocess.run([*cli, str(good), "--trust-root", str(proofs["root"]), "--lang", "en"],
-                        capture_output=True, text=True, cwd=ROOT)
+    ok = subprocess.run(
+        [*cli, str(good), "--trust-root", str(proofs["root"]), "--lang", "en"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "VERDICT: the proof is VALID." in ok.stdout
     ko = subprocess.run([*cli, str(bad), "--json"], capture_output=True, text=True, cwd=ROOT)
@@ -179,8 +211,9 @@ def nss_db(tmp_path_factory: Any) -> Callable[[Path], str]:
         directory = tmp_path_factory.mktemp("nss")
         db = f"sql:{directory}"
         subprocess.run([certutil, "-N", "-d", db, "--empty-password"], check=True)
-        subprocess.run([certutil, "-A", "-d", db, "-n", "root", "-t", "CT,C,C", "-i", str(root)],
-                       check=True)
+        subprocess.run(
+            [certutil, "-A", "-d", db, "-n", "root", "-t", "CT,C,C", "-i", str(root)], check=True
+        )
         return db
 
     return make
@@ -211,23 +244,51 @@ def test_openssl_ts_verifies_the_checkpoint_token(proofs: dict[str, Any], which:
     token.write_bytes(base64.b64decode(proof["checkpoint_timestamp"]))
     chain.write_bytes(files["tsa-chain.pem"])
     out = subprocess.run(
-        [openssl, "ts", "-verify", "-data", str(note), "-in", str(token), "-token_in",
-         "-CAfile", str(proofs["root"]), "-untrusted", str(chain)],
-        capture_output=True, text=True,
+        [
+            openssl,
+            "ts",
+            "-verify",
+            "-data",
+            str(note),
+            "-in",
+            str(token),
+            "-token_in",
+            "-CAfile",
+            str(proofs["root"]),
+            "-untrusted",
+            str(chain),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0 and "Verification: OK" in out.stdout, out.stdout + out.stderr
     note.write_bytes(proof["checkpoint"]["note"].encode() + b" ")
     out = subprocess.run(
-        [openssl, "ts", "-verify", "-data", str(note), "-in", str(token), "-token_in",
-         "-CAfile", str(proofs["root"]), "-untrusted", str(chain)],
-        capture_output=True, text=True,
+        [
+            openssl,
+            "ts",
+            "-verify",
+            "-data",
+            str(note),
+            "-in",
+            str(token),
+            "-token_in",
+            "-CAfile",
+            str(proofs["root"]),
+            "-untrusted",
+            str(chain),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode != 0
 
 
-def _independent_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes],
-                           root: bytes) -> bool:
+def _independent_inclusion(
+    leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes
+) -> bool:
     """RFC 9162 2.1.3.2 by recursion on the tree shape (not the bit-twiddling form)."""
+
     def h(b: bytes) -> bytes:
         return hashlib.sha256(b).digest()
 
@@ -252,11 +313,18 @@ def test_rfc9162_independent_verifier_on_vectors_then_on_the_proofs(
     vectors = json.loads(VECTORS.read_text())["inclusion_vectors"]
     checked = 0
     for v in vectors:
-        leaf = bytes.fromhex(v["leaf_hash"]) if v.get("leaf_hash") else hashlib.sha256(
-            b"\x00" + bytes.fromhex(v.get("leaf_data") or "")).digest()
-        got = _independent_inclusion(leaf, v["index"], v["size"],
-                                     [bytes.fromhex(p) for p in v["proof"]],
-                                     bytes.fromhex(v["root"]))
+        leaf = (
+            bytes.fromhex(v["leaf_hash"])
+            if v.get("leaf_hash")
+            else hashlib.sha256(b"\x00" + bytes.fromhex(v.get("leaf_data") or "")).digest()
+        )
+        got = _independent_inclusion(
+            leaf,
+            v["index"],
+            v["size"],
+            [bytes.fromhex(p) for p in v["proof"]],
+            bytes.fromhex(v["root"]),
+        )
         assert got == v["expect"], v["id"]
         checked += 1
     assert checked >= 10
@@ -290,6 +358,7 @@ def _entry_byte(i: int) -> Callable[[dict[str, Any]], None]:
         e = p["entries"][i]
         raw = base64.b64decode(e["entry"]).replace(b'"at":"20', b'"at":"21', 1)
         e["entry"] = base64.b64encode(raw).decode()
+
     return f
 
 
@@ -308,6 +377,7 @@ def _pdf_byte(name: str) -> Callable[[bytes], bytes]:
         b[i + 1] ^= 0x20
         files[name] = bytes(b)
         return _zip(files)
+
     return f
 
 
@@ -317,6 +387,7 @@ def _set(path: list[str], value: Any) -> Callable[[dict[str, Any]], None]:
         for k in path[:-1]:
             d = d[k]
         d[path[-1]] = value
+
     return f
 
 
@@ -324,48 +395,77 @@ ATTACKS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "test_attack_entry_byte_posted": (lambda d: _edit_json(d, _entry_byte(0)), "inclusion"),
     "test_attack_entry_byte_last": (lambda d: _edit_json(d, _entry_byte(-1)), "inclusion"),
     "test_attack_proof_hash": (
-        lambda d: _edit_json(d, lambda p: p["entries"][0]["inclusion_proof"].__setitem__(
-            0, _flip_b64(p["entries"][0]["inclusion_proof"][0]))), "inclusion"),
+        lambda d: _edit_json(
+            d,
+            lambda p: p["entries"][0]["inclusion_proof"].__setitem__(
+                0, _flip_b64(p["entries"][0]["inclusion_proof"][0])
+            ),
+        ),
+        "inclusion",
+    ),
     "test_attack_note_size": (
-        lambda d: _edit_json(d, lambda p: p["checkpoint"].__setitem__(
-            "note", p["checkpoint"]["note"].replace("\n", "\n9", 1))),
-        "checkpoint_signature"),
+        lambda d: _edit_json(
+            d,
+            lambda p: p["checkpoint"].__setitem__(
+                "note", p["checkpoint"]["note"].replace("\n", "\n9", 1)
+            ),
+        ),
+        "checkpoint_signature",
+    ),
     "test_attack_note_signature": (lambda d: _edit_json(d, _sig), "checkpoint_signature"),
     "test_attack_timestamp_token": (
-        lambda d: _edit_json(d, lambda p: p.__setitem__(
-            "checkpoint_timestamp", _flip_b64(p["checkpoint_timestamp"], -80))),
-        "checkpoint_timestamp"),
+        lambda d: _edit_json(
+            d,
+            lambda p: p.__setitem__(
+                "checkpoint_timestamp", _flip_b64(p["checkpoint_timestamp"], -80)
+            ),
+        ),
+        "checkpoint_timestamp",
+    ),
     "test_attack_document_pdf": (_pdf_byte("document.pdf"), "document_seal"),
     "test_attack_attestation_pdf": (_pdf_byte("attestation.pdf"), "attestation_seal"),
     "test_attack_subject_agdref": (
         lambda d: _edit_json(d, lambda p: p["subject"].__setitem__("agdref", "9999999999")),
-        "subject_commitment"),
+        "subject_commitment",
+    ),
     "test_attack_subject_salt": (
-        lambda d: _edit_json(d, lambda p: p["subject"].__setitem__(
-            "salt", _flip_b64(p["subject"]["salt"]))), "subject_commitment"),
+        lambda d: _edit_json(
+            d, lambda p: p["subject"].__setitem__("salt", _flip_b64(p["subject"]["salt"]))
+        ),
+        "subject_commitment",
+    ),
     "test_attack_notification_date": (
         lambda d: _edit_json(d, _set(["notification", "notified_on"], "2020-01-01")),
-        "notification"),
+        "notification",
+    ),
     "test_attack_notification_basis": (
         lambda d: _edit_json(d, _set(["notification", "basis"], "delay_expired")),
-        "notification"),
+        "notification",
+    ),
     "test_attack_appeal_deadline": (
         lambda d: _edit_json(d, _set(["notification", "appeal_deadline"], "2099-01-01")),
-        "appeal_deadline"),
+        "appeal_deadline",
+    ),
     "test_attack_document_sha256_field": (
-        lambda d: _edit_json(d, _set(["document", "sha256"], "0" * 64)), "document_digest"),
+        lambda d: _edit_json(d, _set(["document", "sha256"], "0" * 64)),
+        "document_digest",
+    ),
     "test_attack_swap_log_key": (
-        lambda d: _edit_json(d, _set(["log", "public_key"],
-                                     "localhost/ofpra-vault/log+00000000+AQ" + "A" * 42 + "=")),
-        "checkpoint_signature"),
+        lambda d: _edit_json(
+            d, _set(["log", "public_key"], "localhost/ofpra-vault/log+00000000+AQ" + "A" * 42 + "=")
+        ),
+        "checkpoint_signature",
+    ),
     "test_attack_drop_entry": (
-        lambda d: _edit_json(d, lambda p: p["entries"].pop()), "proof_binding"),
-    "test_attack_extra_file": (
-        lambda d: _zip({**_files(d), "evil.pdf": b"%PDF-1.7"}), "files"),
-    "test_attack_chain_pem": (
-        lambda d: _zip({**_files(d), "tsa-chain.pem": b""}), "files"),
+        lambda d: _edit_json(d, lambda p: p["entries"].pop()),
+        "proof_binding",
+    ),
+    "test_attack_extra_file": (lambda d: _zip({**_files(d), "evil.pdf": b"%PDF-1.7"}), "files"),
+    "test_attack_chain_pem": (lambda d: _zip({**_files(d), "tsa-chain.pem": b""}), "files"),
     "test_attack_proof_json_noncanonical": (
-        lambda d: _zip({**_files(d), "proof.json": _files(d)["proof.json"] + b" "}), "bundle"),
+        lambda d: _zip({**_files(d), "proof.json": _files(d)["proof.json"] + b" "}),
+        "bundle",
+    ),
 }
 
 

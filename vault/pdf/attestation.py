@@ -93,8 +93,13 @@ class _Pdf(FPDF):
         self.set_y(-12)
         self.set_font("dejavu", size=7)
         self.set_text_color(110)
-        self.cell(0, 5, f"OFPRA — attestation de notification / notification certificate — "
-                        f"{self.page_no()}/{{nb}}", align="C")
+        self.cell(
+            0,
+            5,
+            f"OFPRA — attestation de notification / notification certificate — "
+            f"{self.page_no()}/{{nb}}",
+            align="C",
+        )
         self.set_text_color(0)
 
 
@@ -243,8 +248,6 @@ _COLOURS = {
 def _timeline(pdf: FPDF, d: AttestationData, *, lang: str) -> None:
     """A horizontal time axis with one coloured marker and label per event."""
     events = [e for e in d.events if e.kind != "APPEAL_DEADLINE"]
-    if d.notified_on is not None and not any(e.kind == "NOTIFIED" for e in events):
-        pass
     marks: list[tuple[str, datetime, str]] = []
     for e in events:
         label = e.label_fr if lang == "fr" else e.label_en
@@ -260,7 +263,7 @@ def _timeline(pdf: FPDF, d: AttestationData, *, lang: str) -> None:
     pdf.set_font("dejavu", size=11)
     pdf.cell(0, 7, "Chronologie" if lang == "fr" else "Timeline", new_x="LMARGIN", new_y="NEXT")
     top = pdf.get_y()
-    height = 58
+    height = 70
     if top + height > pdf.h - 20:
         pdf.add_page()
         top = pdf.get_y()
@@ -300,7 +303,7 @@ def _timeline(pdf: FPDF, d: AttestationData, *, lang: str) -> None:
         side = 1 if i % 2 == 0 else -1  # alternate above / below the axis
         level[side] = level[side] + 1 if x - last_x[side] < 30 else 0
         last_x[side] = x
-        stem = 7 + 6 * (level[side] % 3)
+        stem = 7 + 8 * (level[side] % 3)
         pdf.set_draw_color(r, g, b)
         pdf.set_fill_color(r, g, b)
         pdf.set_line_width(0.3)
@@ -308,6 +311,9 @@ def _timeline(pdf: FPDF, d: AttestationData, *, lang: str) -> None:
         pdf.line(x, axis_y, x, y_end)
         pdf.ellipse(x - 1.6, axis_y - 1.6, 3.2, 3.2, style="F")
         stamp = at.astimezone(_PARIS).strftime("%d/%m %H:%M" if lang == "fr" else "%m-%d %H:%M")
+        if kind == "NOTIFIED" and d.notified_basis == "delay_expired" and d.notified_on:
+            # The deemed instant is the midnight that ENDS the legal day: show 24:00.
+            stamp = d.notified_on.strftime("%d/%m 24:00" if lang == "fr" else "%m-%d 24:00")
         text_w = max(pdf.get_string_width(label), pdf.get_string_width(stamp)) + 1
         tx = min(max(x - text_w / 2, pdf.l_margin), pdf.w - pdf.r_margin - text_w)
         pdf.set_text_color(r, g, b)
