@@ -31,7 +31,6 @@ that is not a PDF at all.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import logging
 from collections.abc import Iterable, Sequence
@@ -582,8 +581,3 @@ def validate_seal(
         timestamp_trusted=bool(ts is not None and ts.intact and ts.valid and ts.trusted),
         has_validation_data=has_validation_data,
     )
-
-
-def document_digest(pdf: bytes) -> str:
-    """SHA-256 of a sealed PDF, hex; what the ledger's ``POSTED`` entry records."""
-    return hashlib.sha256(pdf).hexdigest()
