@@ -228,9 +228,9 @@ async def optional_principal(request: Request[Any, Any, Any]) -> Principal | Non
 
 
 async def page(request: Request[Any, Any, Any], *, principal: Principal | None = None) -> Page:
-    """Build the page context. Language: an explicit ``?lang=`` on this request, then
-    the applicant's saved preference, then the ``vault_lang`` cookie (the switcher),
-    then Accept-Language, then French."""
+    """Build the page context. Language: an explicit ``?lang=`` on this request, then a
+    switch made during this applicant session, then the applicant's saved preference,
+    then the ``vault_lang`` cookie (the switcher), then Accept-Language, then French."""
     vault = _vault(request)
     if principal is None:
         principal = await optional_principal(request)
@@ -240,14 +240,21 @@ async def page(request: Request[Any, Any, Any], *, principal: Principal | None =
     if new_csrf:
         csrf_key = secrets.token_urlsafe(32)
     explicit = i18n.normalize(request.query_params.get("lang"))
+    session = request.cookies.get(SESSION_COOKIE) or ""
+    tag = hashlib.sha256(session.encode()).hexdigest()[:16] if session else ""
+    chosen, _, chosen_tag = (request.cookies.get(LANG_COOKIE) or "").partition(":")
+    chosen_code = i18n.normalize(chosen)
     code = explicit
+    if code is None and chosen_code and tag and chosen_tag == tag:
+        # Switched language during this applicant session: that choice holds.
+        code = chosen_code
     if code is None and principal is not None and principal.kind == "applicant":
         code = i18n.normalize(
             await anyio.to_thread.run_sync(_account_language, vault, principal.id)
         )
     code = (
         code
-        or i18n.normalize(request.cookies.get(LANG_COOKIE))
+        or chosen_code
         or i18n.from_accept_language(request.headers.get("accept-language"))
         or i18n.DEFAULT_LANGUAGE
     )
@@ -255,7 +262,10 @@ async def page(request: Request[Any, Any, Any], *, principal: Principal | None =
     if new_csrf:
         p.cookie(CSRF_COOKIE, csrf_key)
     if explicit:
-        p.cookie(LANG_COOKIE, explicit, max_age=365 * 24 * 3600)
+        # Tagged with the session (a digest, not the token) when signed in, so the
+        # choice outranks the saved preference for this session only.
+        value = f"{explicit}:{tag}" if tag and principal is not None else explicit
+        p.cookie(LANG_COOKIE, value, max_age=365 * 24 * 3600)
     return p
 
 
@@ -301,7 +311,7 @@ def on_page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[A
         status = status if status >= 500 else 500
         message = N_("Something went wrong on our side. Please try again later.")
     lang_code = (
-        i18n.normalize(request.cookies.get(LANG_COOKIE))
+        i18n.normalize((request.cookies.get(LANG_COOKIE) or "").partition(":")[0])
         or i18n.from_accept_language(request.headers.get("accept-language"))
         or i18n.DEFAULT_LANGUAGE
     )
