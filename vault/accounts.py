@@ -384,7 +384,7 @@ def recover_key(vault: Vault, identifier: str, channel: str, *, client: str | No
     """
     if channel not in ("sms", "email"):
         raise InvalidInput("channel must be sms or email", field="channel")
-    throttle.reserve(vault, identifier, client)
+    throttle.reserve(vault, identifier, client, scope="recovery")
 
 
 def send_recovered_key(vault: Vault, identifier: str, channel: str) -> bool:

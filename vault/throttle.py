@@ -45,10 +45,15 @@ UNIFORM_DETAIL = "too many attempts; try again later"
 _SECRET_NAME = "throttle_hmac_key"  # noqa: S105 -- a row name, not a secret
 
 
-def identifier_key(vault: Vault, identifier: str) -> str:
-    """A keyed digest of the identifier: the throttle table holds no AGDREF number."""
+def identifier_key(vault: Vault, identifier: str, scope: str = "credential") -> str:
+    """A keyed digest of the identifier: the throttle table holds no AGDREF number.
+
+    ``credential`` (login, first connection, reset) and ``recovery`` (key recovery)
+    are separate counters, so asking for one's key never locks one out of logging in.
+    """
     ident = (identifier or "").strip().upper()
-    mac = hmac.new(_throttle_secret(vault), ident.encode(), hashlib.sha256).hexdigest()
+    msg = f"{scope}\x00{ident}".encode()
+    mac = hmac.new(_throttle_secret(vault), msg, hashlib.sha256).hexdigest()
     return "id:" + mac[:64]
 
 
@@ -103,7 +108,9 @@ def _retry_after(until: datetime, now: datetime) -> int:
     return max(1, int((until - now).total_seconds() + 0.999))
 
 
-def reserve(vault: Vault, identifier: str | None, address: str | None) -> None:
+def reserve(
+    vault: Vault, identifier: str | None, address: str | None, *, scope: str = "credential"
+) -> None:
     """Count one attempt now; raise :class:`TooManyRequests` if it is not allowed.
 
     The attempt counts as a failure until :func:`succeeded` refunds it.
@@ -111,7 +118,7 @@ def reserve(vault: Vault, identifier: str | None, address: str | None) -> None:
     now = vault.clock.now()
     st = vault.settings
     # Keys first: the HMAC key may need its own transaction (never nest two writers).
-    id_key = identifier_key(vault, identifier) if identifier is not None else None
+    id_key = identifier_key(vault, identifier, scope) if identifier is not None else None
     with vault.write() as s:
         if address:
             ip = _row(s, address_key(address), now)

@@ -191,3 +191,14 @@ def test_parallel_guessing_respects_limit(
     assert results.count("ok") == 0
     assert results.count("401") == n  # exactly the allowed number was checked
     assert results.count("429") == 3 * n
+
+
+def test_key_recovery_flood_is_throttled_but_does_not_lock_login(
+    client: TestClient[Any], applicant: dict[str, str], vault: Vault
+) -> None:
+    """Denial of service by spamming recover-key must not lock the owner out."""
+    n = vault.settings.auth_max_failures
+    body = {"identifier": applicant["agdref"], "channel": "email"}
+    codes = [client.post("/api/v1/auth/recover-key", json=body).status_code for _ in range(n + 1)]
+    assert codes == [202] * n + [429]
+    assert _login(client, applicant["agdref"], applicant["password"]).status_code == 200
