@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from vault.alerts import dispatcher
 from vault.alerts.channels import parse_delivery_report
 from vault.clock import SystemClock
 from vault.errors import PayloadTooLarge, SignatureError
+from vault.service import Vault
 
 ADMIN = {"roles": ("admin",)}
 
@@ -26,6 +28,8 @@ class DeliveryReportRejected(SignatureError):
     code = "delivery_report_rejected"
     status = 401
     title = "The delivery report is not authentic"
+
+
 MAX_REPORT_BYTES = 16 * 1024
 
 OutboxStatus = Literal[
@@ -57,6 +61,26 @@ class OutboxList(msgspec.Struct):
 
 class DeliveryReportAccepted(msgspec.Struct):
     status: str | None
+
+
+class AlertStatus(msgspec.Struct):
+    """One alert about a document, for the applicant's list and the agent's view."""
+
+    kind: str
+    channel: str  # email|sms|webhook|none
+    destination: str | None  # dg|prefecture for acknowledgements
+    status: str
+    attempts: int
+    last_at: datetime
+
+
+def alert_statuses(vault: Vault, document_ids: Iterable[str]) -> dict[str, list[AlertStatus]]:
+    """:func:`vault.alerts.dispatcher.alert_status_for_documents` as response Structs
+    (one query for a whole page of documents)."""
+    return {
+        doc: [AlertStatus(**item) for item in items]
+        for doc, items in dispatcher.alert_status_for_documents(vault, document_ids).items()
+    }
 
 
 @get("/api/v1/admin/outbox", opt=ADMIN, tags=["admin"], sync_to_thread=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from litestar.testing import TestClient
 
+from api.routes.alerts import alert_statuses
 from tests.alerts.test_dispatch import ROOT, run_dispatcher_child, settings_env
 from tests.alerts.test_outbox import EMAIL, PHONE, alert_entries, post, rows, set_contacts
 from tests.alerts.test_outbox import settings as settings  # fixture override
@@ -103,3 +104,6 @@ def test_posting_alerts_once_by_email_and_sms_even_across_a_killed_dispatcher(
         ("email", "sent"),
         ("sms", "sent"),
     ]
+    # What the lead wires into GET /api/v1/me/documents and GET /api/v1/documents/{id}.
+    [(doc_id, items)] = alert_statuses(vault, [doc]).items()
+    assert doc_id == doc and sorted(i.channel for i in items) == ["email", "sms"]
