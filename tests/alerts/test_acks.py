@@ -15,6 +15,7 @@ from tests.alerts.test_outbox import (
     alert_entries,
     alert_settings,
     all_ledger_bytes,
+    part,
     post,
     raw_outbox_bytes,
     rows,
@@ -81,7 +82,7 @@ def test_first_access_acknowledged_to_dg_by_email_and_prefecture_by_signed_webho
 
     [mail] = smtp_server.messages()
     assert smtp_server.envelopes()[0]["rcpt_tos"] == [DG]
-    text = mail.get_body(("plain",)).get_content()
+    text = part(mail, "plain")
     for fact in (doc, "CONVOCATION", applicant["ofpra_number"], "3 mars 2026", "R.531-17"):
         assert fact in text
     assert "première consultation" in text
@@ -137,7 +138,7 @@ def test_deemed_notification_acknowledged_with_its_basis(
     assert facts["notification_basis"] == "deemed_after_15_days"
     assert facts["notification_date"] == "2026-03-16"
     assert facts["first_consulted_at"] is None
-    assert doc in mail.get_body(("plain",)).get_content()
+    assert doc in part(mail, "plain")
 
 
 def test_missing_prefecture_destination_records_no_channel(

@@ -19,7 +19,7 @@ from litestar.testing import TestClient
 
 from api.routes.alerts import alert_statuses
 from tests.alerts.test_dispatch import ROOT, run_dispatcher_child, settings_env
-from tests.alerts.test_outbox import EMAIL, PHONE, alert_entries, post, rows, set_contacts
+from tests.alerts.test_outbox import EMAIL, PHONE, alert_entries, part, post, rows, set_contacts
 from tests.alerts.test_outbox import settings as settings  # fixture override
 from tests.conftest import auth
 from tests.support.sms_provider import SmsProviderHandle
@@ -71,7 +71,7 @@ def test_posting_alerts_once_by_email_and_sms_even_across_a_killed_dispatcher(
     # Exactly one e-mail, received by the real SMTP server ...
     [mail] = smtp_server.messages()
     assert smtp_server.envelopes()[0]["rcpt_tos"] == [EMAIL]
-    assert "https://espace.ofpra.example/" in mail.get_body(("plain",)).get_content()
+    assert "https://espace.ofpra.example/" in part(mail, "plain")
     # ... and one SMS counted by the provider (the restart's request was a replay).
     [sms] = sms_provider.sms_sent()
     assert sms["body"]["to"] == PHONE

@@ -31,6 +31,7 @@ from tests.alerts.test_outbox import (
     PHONE,
     alert_entries,
     all_ledger_bytes,
+    part,
     post,
     rows,
     set_contacts,
@@ -88,8 +89,8 @@ def test_dispatch_sends_one_email_and_one_sms_and_records_alert_sent(
     assert smtp_server.envelopes()[0]["rcpt_tos"] == [EMAIL]
     assert mail["Message-ID"] == message_id_for(transport_key(f"doc:{doc}:available", "email"))
     assert mail["Content-Language"] == "en"  # the applicant's language
-    plain = mail.get_body(("plain",)).get_content()
-    html = mail.get_body(("html",)).get_content()
+    plain = part(mail, "plain")
+    html = part(mail, "html")
     assert "https://espace.ofpra.example/" in plain and "https://espace.ofpra.example/" in html
     for leak in ("CONVOCATION", "Convocation", "entretien"):  # type and title: never
         assert leak not in plain and leak not in html and leak not in mail["Subject"]
@@ -366,9 +367,7 @@ def test_sigkill_after_smtp_accepted_then_restart_reuses_the_message_id(
     mails = smtp_server.messages()
     assert len(mails) == 2  # the SMTP server accepted both transactions
     assert len({m["Message-ID"] for m in mails}) == 1  # ... of one message
-    assert (
-        mails[0].get_body(("plain",)).get_content() == mails[1].get_body(("plain",)).get_content()
-    )
+    assert part(mails[0], "plain") == part(mails[1], "plain")
     [row] = rows(vault, document_id=doc)
     assert (row.status, row.attempts) == ("sent", 2)
 

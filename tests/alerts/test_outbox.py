@@ -7,6 +7,7 @@ Helpers at the top (``alert_settings``, ``set_contacts``, ``post``, ``alert_entr
 from __future__ import annotations
 
 import dataclasses
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,13 @@ def raw_outbox_bytes(vault: Vault) -> bytes:
             elif value is not None:
                 out.append(str(value).encode())
     return b"\n".join(out)
+
+
+def part(mail: EmailMessage, subtype: str) -> str:
+    """The text/plain or text/html body of a received e-mail."""
+    body = mail.get_body((subtype,))
+    assert body is not None
+    return str(body.get_content())
 
 
 def rows(vault: Vault, **where: Any) -> list[OutboxMessage]:
@@ -256,7 +264,7 @@ def test_key_recovery_connection_key_is_never_stored_or_logged_in_clear(
     [sms] = sms_provider.sms_sent()
     assert key in sms["body"]["text"]
     [mail] = smtp_server.messages()
-    assert key in mail.get_body(("plain",)).get_content()
+    assert key in part(mail, "plain")
     # Ledger: a keyed digest (a plain hash of a message whose only unknown is the key
     # could be brute-forced), and never the key, the address or the phone number.
     entries = alert_entries(vault)

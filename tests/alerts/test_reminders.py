@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from tests.alerts.test_outbox import alert_entries, post, rows, set_contacts
+from tests.alerts.test_outbox import alert_entries, part, post, rows, set_contacts
 from tests.alerts.test_outbox import settings as settings  # fixture override
 from tests.support.sms_provider import SmsProviderHandle, server_error
 from tests.support.smtp_server import SmtpServerHandle
@@ -64,7 +64,7 @@ def test_reminders_at_d7_and_d13_exactly_once(
     kinds = [(e["kind"], e["outcome"]) for e in alert_entries(vault, doc)]
     assert kinds.count(("reminder", "sent")) == 4
     # The reminder says nothing about the document either.
-    last = smtp_server.messages()[-1].get_body(("plain",)).get_content()
+    last = part(smtp_server.messages()[-1], "plain")
     assert "CONVOCATION" not in last and "Convocation" not in last
 
 
