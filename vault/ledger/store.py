@@ -96,20 +96,28 @@ def current_size(conn: Session | Connection) -> int:
     return 0 if top is None else int(top) + 1
 
 
+#: The hot read of proofs and of the tile route, as driver SQL: building and compiling
+#: an ORM select costs ~50x the indexed look-up itself (measured: 0.5-4 ms vs 0.01 ms).
+_TILE_SQL = (
+    "SELECT data FROM ledger_tiles WHERE level = {p} AND idx = {p} AND width >= {p} "
+    "ORDER BY width LIMIT 1"
+)
+
+
+def _tile_sql(paramstyle: str) -> str:
+    return _TILE_SQL.format(p="?" if paramstyle == "qmark" else "%s")
+
+
 def read_tile(conn: Session | Connection, level: int, index: int, width: int) -> bytes | None:
     """The first ``width`` hashes of tile ``(level, index)``, or None if not stored yet.
 
     The narrowest stored tile at least ``width`` wide is used; any wider one has the
     same prefix (tlog-tiles: a partial tile is a prefix of its full tile)."""
-    data = conn.execute(
-        select(LedgerTile.data)
-        .where(LedgerTile.level == level, LedgerTile.idx == index, LedgerTile.width >= width)
-        .order_by(LedgerTile.width)
-        .limit(1)
-    ).scalar()
-    if data is None:
+    c = conn.connection() if isinstance(conn, Session) else conn
+    row = c.exec_driver_sql(_tile_sql(c.dialect.paramstyle), (level, index, width)).first()
+    if row is None:
         return None
-    return bytes(data[: width * HASH_SIZE])
+    return bytes(row[0][: width * HASH_SIZE])
 
 
 def write_tiles(conn: Session | Connection, tiles: Sequence[Tile]) -> None:
@@ -223,27 +231,34 @@ class TileWriter:
 class DbTileSource:
     """:class:`~vault.ledger.tiles.TileSource` over ``ledger_tiles``.
 
-    Opens a connection only on the first cache miss and keeps it for the rest of
-    the proof (close with :meth:`close`, or use :meth:`open`)."""
+    Uses a pooled DBAPI connection, taken only on the first cache miss and kept for
+    the rest of the proof (close with :meth:`close`, or use :meth:`open`): a cold
+    proof then costs one indexed look-up per tile level and no ORM work."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._conn: Connection | None = None
+        self._raw: Any = None
+        self._sql = _tile_sql(engine.dialect.paramstyle)
         self.reads = 0
 
     def tile(self, level: int, index: int, width: int) -> bytes:
-        if self._conn is None:
-            self._conn = self._engine.connect()
+        if self._raw is None:
+            self._raw = self._engine.raw_connection()
         self.reads += 1
-        data = read_tile(self._conn, level, index, width)
-        if data is None:
+        cur = self._raw.cursor()
+        try:
+            cur.execute(self._sql, (level, index, width))
+            row = cur.fetchone()
+        finally:
+            cur.close()
+        if row is None:
             raise NotFound(f"no tile {tile_path(level, index, width)}")
-        return data
+        return bytes(row[0][: width * HASH_SIZE])
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._raw is not None:
+            self._raw.close()  # back to the pool (rolled back there)
+            self._raw = None
 
     @classmethod
     @contextmanager
