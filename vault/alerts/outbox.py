@@ -416,6 +416,16 @@ def count_sealed_under(vault: Vault, version: int) -> int:
     return n
 
 
+def alert_status_for_documents(
+    vault: Vault, document_ids: Iterable[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Re-export of :func:`vault.alerts.dispatcher.alert_status_for_documents` (the
+    pages look it up here)."""
+    from vault.alerts.dispatcher import alert_status_for_documents as status_for
+
+    return status_for(vault, document_ids)
+
+
 # --- hooks --------------------------------------------------------------------------------
 def _on_posted(vault: Vault) -> Any:
     def hook(s: DbSession, ledger: LedgerAppender, doc: Any, account: Account) -> None:
@@ -451,6 +461,7 @@ __all__ = [
     "CONTEXT_PURPOSE",
     "RECIPIENT_PURPOSE",
     "UnknownChannel",
+    "alert_status_for_documents",
     "applicant_contacts",
     "count_sealed_under",
     "enqueue_applicant_message",
