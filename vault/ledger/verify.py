@@ -10,6 +10,7 @@ What is recomputed, for every row ``i`` (RFC 9162 §2.1.1, DESIGN.md §6):
 
 * ``entry_canonical``: the entry is RFC 8785 canonical JSON (one spelling, one hash);
 * ``entry_seq``: its ``seq`` field equals the row's ``seq`` (a swapped row shows here);
+* ``entry_type``: its ``type`` field equals the row's ``type`` column;
 * ``seq_gap`` / ``seq_duplicate``: seqs are dense from 0 (a deleted row shows here);
 * ``leaf_hash``: ``leaf_hash == SHA-256(0x00 || entry)``;
 * ``chain``: ``chain[i] == SHA-256(chain[i-1] || leaf[i])``, ``chain[-1]`` = 32 zero bytes.
@@ -80,6 +81,7 @@ __all__ = [
 CHECKS = (
     "entry_canonical",
     "entry_seq",
+    "entry_type",
     "seq_gap",
     "seq_duplicate",
     "leaf_hash",
@@ -418,7 +420,7 @@ class _Run:
             )
         if obj.get("type") != row.type:
             raise _Stop(
-                LedgerFailure("entry_seq", i, f"row type {row.type!r} differs from entry type")
+                LedgerFailure("entry_type", i, f"row type {row.type!r} differs from entry type")
             )
         lh = entry_leaf_hash(data)
         if bytes(row.leaf_hash) != lh:
