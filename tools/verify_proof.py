@@ -544,7 +544,7 @@ def body(
     verified, unknown = [], []
     for line in cosigs:
         try:
-            _, parsed = split_note("x\n\n" + line)
+            _, parsed = split_note("x\n\n" + line.rstrip("\n") + "\n")
             n, i, sig = parsed[0]
             if (n, i) not in keys:
                 unknown.append(n)

@@ -311,7 +311,7 @@ def write_proof(
             },
             "checkpoint": {
                 "note": cp.note,
-                "cosignatures": cosignature_lines(vault, cp.size),
+                "cosignatures": [ln.rstrip("\n") for ln in cosignature_lines(vault, cp.size)],
             },
             "checkpoint_timestamp": _b64(token),
             "tsa_chain": pem_files[TSA_CHAIN].decode("ascii"),
@@ -796,7 +796,7 @@ def _verify_body(
     unverified: list[str] = []
     for line in cosigs:
         try:
-            sig = parse_signature_line(line)
+            sig = parse_signature_line(line.rstrip("\n"))
             w = next((w for w in verifiers if (w.name, w.key_id) == (sig.name, sig.key_id)), None)
             if w is None:
                 unverified.append(sig.name)
