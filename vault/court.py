@@ -1,8 +1,9 @@
 """Court look-up (issue 4 item 8): the decisions on an OFPRA file, with their legal dates.
 
-Role ``court`` only. Each look-up is written to the access log (one row per document
-listed, action ``court.decisions``), whether or not anything was found, so a search by
-OFPRA number leaves a trace even when it yields nothing.
+Role ``court`` only. Each look-up of an existing file is written to the access log:
+one ``court.decisions`` row for the account, and one ``court.decision`` row per
+document listed (the access log is keyed by account, so a number that matches no
+account leaves no row; the request log still has it).
 """
 
 from __future__ import annotations
