@@ -107,6 +107,13 @@ def _check_token_structure(signed_data: cms.SignedData) -> None:
     signer_info = signer_infos[0]
     if signed_data["version"].native != "v3" or signer_info["version"].native != "v1":
         raise SignatureError("timestamp token has unexpected CMS versions")
+    # Certificates sit outside the signed content. asn1crypto ignores the "unused
+    # bits" count of a signature BIT STRING, so a token with that byte changed would
+    # still verify: a second byte string for the same token. Signatures are whole
+    # octets (RFC 5280 4.1.1.3, RFC 5758 3.2), so insist on zero unused bits.
+    for choice in signed_data["certificates"] or ():
+        if choice.name == "certificate" and choice.chosen["signature_value"].contents[:1] != b"\0":
+            raise SignatureError("timestamp token carries a malformed certificate")
     declared = [a.dump() for a in signed_data["digest_algorithms"]]
     if declared != [signer_info["digest_algorithm"].dump()]:
         raise SignatureError("timestamp token declares other digest algorithms than it uses")

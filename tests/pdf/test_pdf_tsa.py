@@ -137,6 +137,23 @@ def test_tampered_token_is_rejected(
     pytest.fail(f"altered token accepted (byte {position % len(token)})")
 
 
+def test_certificate_bit_string_padding_malleability_is_rejected(
+    local_tsa: LocalTimeStamper, test_pki: TestPki
+) -> None:
+    """Found by the exhaustive bit-flip test: the issuing CA certificate's signature
+    BIT STRING "unused bits" byte is ignored by asn1crypto, so flipping it gave a
+    second valid encoding of one token (for about half of all PKIs)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    token = local_tsa.timestamp(DATA)
+    cert_der = test_pki.issuing_cert.public_bytes(Encoding.DER)
+    unused_bits = token.index(cert_der) + cert_der.rindex(b"\0" + test_pki.issuing_cert.signature)
+    altered = bytearray(token)
+    altered[unused_bits] ^= 1
+    with pytest.raises(SignatureError):
+        verify_timestamp(bytes(altered), DATA, [test_pki.root_cert])
+
+
 @pytest.mark.slow
 def test_every_bit_flip_is_rejected_exhaustively(
     local_tsa: LocalTimeStamper, test_pki: TestPki
