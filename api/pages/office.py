@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +285,8 @@ async def document_status(
 ) -> Response[Any]:
     p = await page(request, principal=principal)
     view = await anyio.to_thread.run_sync(documents.document_view, vault, principal, document_id)
+    for event in view["timeline"]:
+        event["when"] = datetime.fromisoformat(str(event["at"]).replace("Z", "+00:00"))
     return p.render(
         "staff_document.html", doc=view, posted=request.query_params.get("posted") == "1"
     )
