@@ -155,24 +155,34 @@ def _alert_status(vault: Any, ids: list[str]) -> dict[str, Any]:
 
 
 ALERT_STATUSES = {
-    "pending": N_("Being sent"),
-    "queued": N_("Being sent"),
-    "sending": N_("Being sent"),
-    "sent": N_("Sent"),
-    "delivered": N_("Delivered"),
-    "failed": N_("Not delivered"),
-    "dead": N_("Not delivered"),
-    "none": N_("No alert"),
+    "pending": N_("being sent"),
+    "claimed": N_("being sent"),
+    "sending": N_("being sent"),
+    "failed": N_("being sent"),  # retried with backoff until it is dead
+    "sent": N_("sent"),
+    "delivered": N_("delivered"),
+    "dead": N_("not delivered"),
+    "cancelled": N_("cancelled"),
 }
+ALERT_CHANNELS = {"sms": N_("SMS"), "email": N_("E-mail")}
 
 
-def _alert_text(p: Page, value: Any) -> str | None:
-    """One short phrase for whatever status object the alerts area returns."""
-    if value is None:
+def _alert_text(p: Page, alerts: Any) -> str | None:
+    """``SMS: delivered, E-mail: sent`` from the alerts area's per-document list
+    (vault.alerts.dispatcher.alert_status_for_documents)."""
+    if not alerts:
         return None
-    status = value.get("status") if isinstance(value, dict) else getattr(value, "status", value)
-    status = str(status)
-    return p._(ALERT_STATUSES[status]) if status in ALERT_STATUSES else status
+    parts = []
+    for a in alerts if isinstance(alerts, list) else [alerts]:
+        status = str(a.get("status")) if isinstance(a, dict) else str(a)
+        channel = str(a.get("channel")) if isinstance(a, dict) else ""
+        if status == "no_channel" or channel == "none":
+            parts.append(p._("no contact to alert"))
+            continue
+        label = p._(ALERT_CHANNELS[channel]) if channel in ALERT_CHANNELS else channel
+        text = p._(ALERT_STATUSES[status]) if status in ALERT_STATUSES else status
+        parts.append(f"{label}: {text}" if label else text)
+    return ", ".join(dict.fromkeys(parts))
 
 
 @get("/documents", opt=APPLICANT, include_in_schema=False)
