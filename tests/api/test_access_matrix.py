@@ -192,6 +192,45 @@ def _denied_anonymous(path: str, r: Any) -> bool:
 
 
 def test_access_matrix_covers_every_route(client: TestClient[Any], world: dict[str, Any]) -> None:
+    failures, stale = _matrix(client, world)
+    assert not failures, "\n".join(failures)
+    # A stale allow-list entry is harmless but hides nothing; keep the list exact.
+    assert not stale, f"PUBLIC_ROUTES lists routes that no longer exist: {sorted(stale)}"
+
+
+@pytest.mark.parametrize("profile", ["embedded"], indirect=True)
+def test_access_matrix_catches_planted_holes(
+    client: TestClient[Any], world: dict[str, Any], vault: Vault
+) -> None:
+    """The matrix is not vacuous: an unguarded new route and a handler that skips the
+    object check are both reported."""
+    from litestar import get
+
+    from vault.db.models import Account
+
+    @get("/api/v1/planted/unguarded", sync_to_thread=False)
+    def unguarded() -> dict[str, str]:
+        return {"leak": "yes"}
+
+    @get(
+        "/api/v1/planted/pro/{account_id:str}",
+        opt={"roles": ("professional",)},
+        sync_to_thread=True,
+    )
+    def no_object_check(account_id: str) -> dict[str, str]:
+        with vault.read() as s:  # forgets vault.professional.accompanied()
+            acc = s.get(Account, account_id)
+        return {"status": acc.status if acc else "?"}
+
+    client.app.register(unguarded)
+    client.app.register(no_object_check)
+    failures, _ = _matrix(client, world)
+    text = "\n".join(failures)
+    assert "GET /api/v1/planted/unguarded: no roles and not in PUBLIC_ROUTES" in text
+    assert "professional GET /api/v1/planted/pro/{account_id:str} on a foreign" in text
+
+
+def _matrix(client: TestClient[Any], world: dict[str, Any]) -> tuple[list[str], set[Any]]:
     app = client.app
     handlers = _handlers(app)
     assert len(handlers) > 20
@@ -245,7 +284,4 @@ def test_access_matrix_covers_every_route(client: TestClient[Any], world: dict[s
                 r = _call(client, method, own_url, token)
                 if r.status_code in (401, 403):
                     failures.append(f"{role} {method} {path} (own): {r.status_code}")
-    stale = PUBLIC_ROUTES - public_seen
-    assert not failures, "\n".join(failures)
-    # A stale allow-list entry is harmless but hides nothing; keep the list exact.
-    assert not stale, f"PUBLIC_ROUTES lists routes that no longer exist: {sorted(stale)}"
+    return failures, PUBLIC_ROUTES - public_seen
