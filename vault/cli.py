@@ -157,6 +157,7 @@ SUB_APPS = (
     ("vault.cli_ledger", "witness_app", "witness"),
     ("vault.cli_proof", "proof_app", "proof"),
     ("vault.cli_alerts", "alerts_app", "alerts"),
+    ("vault.cli_accounts", "accounts_app", "accounts"),
 )
 
 

@@ -34,6 +34,8 @@ EXTENSIONS = (
     "vault.sealing",
     "vault.notify",
     "vault.alerts.outbox",
+    "vault.optout",
+    "vault.closure",
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from vault.db import ledger_models, outbox_models  # noqa: F401 -- register their tables
+from vault.db import accounts_models, ledger_models, outbox_models, pages_models  # noqa: F401 -- register their tables
 from vault.db.engine import make_engine
 from vault.db.models import Base
 
