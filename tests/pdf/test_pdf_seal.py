@@ -229,3 +229,12 @@ def test_signing_time_is_not_in_the_cms(sealer: Sealer) -> None:
     assert types == {"content_type", "message_digest", "signing_certificate_v2"}
     unsigned = {a["type"].native for a in signature.signer_info["unsigned_attrs"]}
     assert unsigned == {"signature_time_stamp_token"}
+
+
+def test_seal_file_streams_to_disk(sealer: Sealer, test_pki: TestPki, tmp_path: Path) -> None:
+    source, out = tmp_path / "in.pdf", tmp_path / "out.pdf"
+    source.write_bytes(make_pdf(TEXT, pad_to=50_000))
+    sealer.seal_file(source, out)
+    sealed = out.read_bytes()
+    assert sealed.startswith(source.read_bytes())
+    assert validate_seal(sealed, [test_pki.root_cert]).ok

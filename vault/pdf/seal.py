@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 from asn1crypto import cms, keys
 from asn1crypto import crl as asn1_crl
@@ -409,9 +409,9 @@ class Sealer:
         return self._crls_valid_until is None or self._clock.now() < self._crls_valid_until
 
     # --- sealing -------------------------------------------------------------------------
-    def _writer(self, pdf: bytes) -> IncrementalPdfFileWriter:
+    def _writer_for(self, stream: BinaryIO) -> IncrementalPdfFileWriter:
         try:
-            writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+            writer = IncrementalPdfFileWriter(stream)
         except (PdfError, ValueError, KeyError, IndexError) as exc:
             raise InvalidPdf("the PDF cannot be sealed") from exc
         if writer.prev.encrypted:
@@ -424,10 +424,7 @@ class Sealer:
             log.warning("CRLs are past their nextUpdate: sealing at PAdES B-T only")
         return writer
 
-    async def seal_async(self, pdf: bytes) -> bytes:
-        """Seal ``pdf`` (validated beforehand with ``inspect_pdf``); return the new PDF."""
-        writer = self._writer(pdf)
-        output = io.BytesIO()
+    async def _sign_into(self, writer: IncrementalPdfFileWriter, output: BinaryIO) -> None:
         try:
             await self._pdf_signer.async_sign_pdf(
                 writer, bytes_reserved=self._bytes_reserved, output=output
@@ -436,7 +433,23 @@ class Sealer:
             raise ConfigurationError(f"sealing failed: {exc}") from exc
         except (PdfError, ValueError, KeyError, IndexError) as exc:
             raise InvalidPdf("the PDF cannot be sealed") from exc
+
+    async def seal_async(self, pdf: bytes) -> bytes:
+        """Seal ``pdf`` (validated beforehand with ``inspect_pdf``); return the new PDF."""
+        output = io.BytesIO()
+        await self._sign_into(self._writer_for(io.BytesIO(pdf)), output)
         return output.getvalue()
+
+    async def seal_file_async(self, source: Path, out: Path) -> None:
+        """Seal the PDF at ``source`` into ``out`` (created or truncated), streaming
+        both files so that memory stays flat for large documents."""
+        with source.open("rb") as inp, out.open("w+b") as output:
+            writer = self._writer_for(inp)
+            await self._sign_into(writer, output)
+
+    def seal_file(self, source: Path, out: Path) -> None:
+        """Synchronous :meth:`seal_file_async`; not for use inside a running event loop."""
+        asyncio.run(self.seal_file_async(source, out))
 
     def seal(self, pdf: bytes) -> bytes:
         """Synchronous :meth:`seal_async`; not for use inside a running event loop."""
