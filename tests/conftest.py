@@ -124,9 +124,28 @@ def clock() -> FrozenClock:
     return FrozenClock(START)
 
 
+def _seal_pkcs12(pki_dir: Path, out: Path, password: bytes) -> None:
+    """The production seal as operators supply it: a PKCS#12 file with its chain."""
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+
+    from vault.pdf.pki import load_or_create_test_pki
+
+    pki = load_or_create_test_pki(pki_dir, START)
+    out.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"office seal (test)",
+            pki.seal_key,
+            pki.seal_cert,
+            list(pki.chain),
+            BestAvailableEncryption(password),
+        )
+    )
+    out.chmod(0o600)
+
+
 @pytest.fixture
 def settings(
-    profile: str, tmp_path: Path, session_pki_dir: Path, sqlite_template: Path
+    profile: str, tmp_path: Path, session_pki_dir: Path, sqlite_template: Path, clock: FrozenClock
 ) -> Iterator[Settings]:
     import shutil
 
@@ -136,9 +155,14 @@ def settings(
         shutil.copyfile(sqlite_template, data_dir / "vault.db")
         yield load_settings({}, data_dir=data_dir, **FAST_ARGON2)
         return
+    from tests.support.tsa_server import tsa_server
+    from vault.pdf.pki import load_or_create_test_pki
+
     s3 = s3_settings()
     bucket = "t-" + uuid.uuid4().hex[:16]
-    with fresh_pg_database(template=_pg_template()) as url:
+    _seal_pkcs12(data_dir / "pki", data_dir / "seal.p12", b"seal-pass")
+    pki = load_or_create_test_pki(data_dir / "pki", START)
+    with fresh_pg_database(template=_pg_template()) as url, tsa_server(pki, clock) as tsa_url:
         keyring = data_dir / "keyring.json"
         from vault.crypto.keys import KeyRing
 
@@ -152,6 +176,9 @@ def settings(
             blob_store="s3",
             s3_bucket=bucket,
             keyring_file=str(keyring),
+            tsa_url=tsa_url,
+            seal_pkcs12_file=str(data_dir / "seal.p12"),
+            seal_pkcs12_password="seal-pass",
             **FAST_ARGON2,
         )
 
