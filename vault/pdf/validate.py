@@ -39,30 +39,43 @@ class PdfInfo:
     size: int
 
 
-def _read(source: bytes | Path, max_size: int) -> bytes:
-    if isinstance(source, Path):
-        try:
-            size = source.stat().st_size
-            if size > max_size:
-                raise PayloadTooLarge(f"the PDF is {size} bytes; the limit is {max_size}")
-            return source.read_bytes()
-        except OSError as exc:
-            raise InvalidPdf("the file cannot be read") from exc
-    return source
+def _size_and_ends(source: bytes | Path, max_size: int) -> tuple[int, bytes, bytes]:
+    """Size, first bytes and last KiB, without reading a file into memory."""
+    if isinstance(source, bytes):
+        return len(source), source[:8], source[-_TRAILER_WINDOW:]
+    try:
+        size = source.stat().st_size
+        if size > max_size:
+            raise PayloadTooLarge(f"the PDF is {size} bytes; the limit is {max_size}")
+        with source.open("rb") as f:
+            head = f.read(8)
+            f.seek(max(0, size - _TRAILER_WINDOW))
+            tail = f.read()
+    except OSError as exc:
+        raise InvalidPdf("the file cannot be read") from exc
+    return size, head, tail
 
 
 def inspect_pdf(source: bytes | Path, max_size: int) -> PdfInfo:
-    """Check that ``source`` is a clean, unencrypted PDF of at most ``max_size`` bytes."""
-    data = _read(source, max_size)
-    if len(data) > max_size:
-        raise PayloadTooLarge(f"the PDF is {len(data)} bytes; the limit is {max_size}")
-    if not data.startswith(b"%PDF-"):
+    """Check that ``source`` is a clean, unencrypted PDF of at most ``max_size`` bytes.
+
+    A path is parsed straight from the file (qpdf and pyHanko read objects on demand),
+    so memory stays flat for very large documents."""
+    size, head, tail = _size_and_ends(source, max_size)
+    if size > max_size:
+        raise PayloadTooLarge(f"the PDF is {size} bytes; the limit is {max_size}")
+    if not head.startswith(b"%PDF-"):
         raise InvalidPdf("the file is not a PDF (no %PDF- header)")
-    if b"%%EOF" not in data[-_TRAILER_WINDOW:]:
+    if b"%%EOF" not in tail:
         raise InvalidPdf("the PDF is truncated (no %%EOF marker at its end)")
 
     try:
-        with pikepdf.open(io.BytesIO(data), attempt_recovery=False) as pdf:
+        opened = (
+            pikepdf.open(source, attempt_recovery=False)
+            if isinstance(source, Path)
+            else pikepdf.open(io.BytesIO(source), attempt_recovery=False)
+        )
+        with opened as pdf:
             if pdf.is_encrypted:
                 raise EncryptedPdf()
             pages = len(pdf.pages)
@@ -77,9 +90,12 @@ def inspect_pdf(source: bytes | Path, max_size: int) -> PdfInfo:
         raise InvalidPdf("the PDF has no page")
 
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=True)
-        if reader.encrypted:  # pragma: no cover - qpdf refuses first
-            raise EncryptedPdf()
+        with (source.open("rb") if isinstance(source, Path) else io.BytesIO(source)) as stream:
+            reader = PdfFileReader(stream, strict=True)
+            if reader.encrypted:  # pragma: no cover - qpdf refuses first
+                raise EncryptedPdf()
+    except OSError as exc:
+        raise InvalidPdf("the file cannot be read") from exc
     except (PdfError, ValueError, KeyError, IndexError) as exc:
         raise InvalidPdf("the PDF cannot be sealed") from exc
-    return PdfInfo(pages=pages, size=len(data))
+    return PdfInfo(pages=pages, size=size)
