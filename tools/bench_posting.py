@@ -80,9 +80,17 @@ def main() -> int:
         "argon2_opslimit": 1,
         "argon2_memlimit": 64 * 1024,
     }
+    bench_db = ""
     if a.profile == "production":
+        import psycopg
+
         from vault.crypto.keys import KeyRing
 
+        # A database of its own (created here, dropped at the end): never the admin one.
+        bench_db = "bench_posting_" + uuid.uuid4().hex[:8]
+        with psycopg.connect(a.pg_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{bench_db}"')
+        a.pg_url = a.pg_url.rsplit("/", 1)[0] + "/" + bench_db
         KeyRing.generate(tmp / "keyring.json")
         env = {k: v for k, v in os.environ.items() if k.startswith("VAULT_S3")}
         settings = load_settings(
@@ -200,6 +208,12 @@ def main() -> int:
     goal = rows[-1][1] >= 0.8 * anchor
     print(f"goal (end-to-end >= 80% of bare): {'MET' if goal else 'NOT MET'}")
     vault.close()
+    if bench_db:
+        import psycopg
+
+        admin = a.pg_url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
     return 0
 
 
