@@ -329,9 +329,11 @@ def on_page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[A
         message=message,
         status=status,
     )
-    return Response(
-        html, status_code=status, media_type="text/html", headers=dict(SECURITY_HEADERS)
-    )
+    code = exc.code if isinstance(exc, VaultError) else f"http_{status}"
+    # The stable code, for the access-control matrix and monitoring (a 403 is either
+    # "forbidden" from the role guard or "csrf_failed" from the form check).
+    headers = {**SECURITY_HEADERS, "X-Vault-Problem": code}
+    return Response(html, status_code=status, media_type="text/html", headers=headers)
 
 
 # -- middleware ---------------------------------------------------------------------

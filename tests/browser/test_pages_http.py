@@ -34,7 +34,7 @@ def _staff_session(server: Server, web: httpx.Client, role: str) -> None:
 def test_cross_site_form_post_without_csrf_token_is_refused(web: httpx.Client) -> None:
     web.get("/login")  # the browser has its CSRF cookie, as a victim's would
     r = web.post("/login", data={"identifier": "1234567890", "password": "whatever12"})
-    assert r.status_code == 403
+    assert r.status_code == 403 and r.headers["x-vault-problem"] == "csrf_failed"
     assert "vault_session" not in r.headers.get("set-cookie", "")
 
 
@@ -77,7 +77,7 @@ def test_unauthenticated_pages_redirect_to_sign_in(web: httpx.Client) -> None:
 def test_wrong_role_gets_a_403_page_not_the_page(server: Server, web: httpx.Client) -> None:
     _staff_session(server, web, "court")
     r = web.get("/agent/accounts/new")
-    assert r.status_code == 403
+    assert r.status_code == 403 and r.headers["x-vault-problem"] == "forbidden"
     assert r.headers["content-type"].startswith("text/html")
     assert 'name="agdref"' not in r.text
 
