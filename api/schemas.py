@@ -64,6 +64,17 @@ class DocumentPosted(msgspec.Struct):
     created: bool
 
 
+class AlertStatus(msgspec.Struct):
+    """One alert about a document, for the applicant's list and the agent's view."""
+
+    kind: str
+    channel: str  # email|sms|webhook|none
+    destination: str | None  # dg|prefecture for acknowledgements
+    status: str
+    attempts: int
+    last_at: datetime
+
+
 class DocumentItem(msgspec.Struct):
     document_id: str
     type: str
@@ -74,6 +85,7 @@ class DocumentItem(msgspec.Struct):
     sha256: str
     notified_on: date | None = None
     notified_basis: str | None = None
+    alerts: list[AlertStatus] = msgspec.field(default_factory=list)
 
 
 class DocumentList(msgspec.Struct):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from vault.accounts import CONNECTION_KEY_PURPOSE
+from vault.alerts.outbox import count_sealed_under, reseal_outbox
 from vault.crypto.keys import WrappedKey, reseal_secret, rewrap, sealed_secret_kek_version
 from vault.db.models import Account
 from vault.ledger.entries import EntryType
@@ -62,11 +63,16 @@ def rotate_kek(vault: Vault) -> RotationReport:
     vault.keyring.rotate()
     new_version = vault.keyring.current_kek_version
     n = rewrap_all(vault)
+    # Pending alerts keep their recipient and context sealed under the KEK too.
+    reseal_outbox(vault)
     with vault.read() as s:
         left = s.scalar(
             select(func.count()).select_from(Account).where(Account.kek_version != new_version)
         )
+    left = int(left or 0) + sum(
+        count_sealed_under(vault, v) for v in vault.keyring.kek_versions if v != new_version
+    )
     vault.sequencer.run(
         lambda _s, ledger: ledger.append(EntryType.KEY_ROTATED, key="kek", version=new_version)
     )
-    return RotationReport(new_version, n, int(left or 0))
+    return RotationReport(new_version, n, left)

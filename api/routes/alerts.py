@@ -11,6 +11,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
 
+from api.schemas import AlertStatus
 from api.security import PrincipalDep, VaultDep
 from vault.alerts import dispatcher
 from vault.alerts.channels import parse_delivery_report
@@ -61,17 +62,6 @@ class OutboxList(msgspec.Struct):
 
 class DeliveryReportAccepted(msgspec.Struct):
     status: str | None
-
-
-class AlertStatus(msgspec.Struct):
-    """One alert about a document, for the applicant's list and the agent's view."""
-
-    kind: str
-    channel: str  # email|sms|webhook|none
-    destination: str | None  # dg|prefecture for acknowledgements
-    status: str
-    attempts: int
-    last_at: datetime
 
 
 def alert_statuses(vault: Vault, document_ids: Iterable[str]) -> dict[str, list[AlertStatus]]:

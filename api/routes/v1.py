@@ -13,6 +13,7 @@ from litestar.datastructures import Cookie
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 
+from api.routes.alerts import alert_statuses
 from api.schemas import (
     AccountCreate,
     AccountCreated,
@@ -25,6 +26,7 @@ from api.schemas import (
 )
 from api.security import SESSION_COOKIE, PrincipalDep, VaultDep
 from vault import accounts, documents
+from vault.alerts.dispatcher import alert_status_for_documents
 from vault.errors import PayloadTooLarge, UnsupportedMediaType
 from vault.service import Vault
 
@@ -208,6 +210,9 @@ def my_documents(
     """The applicant's documents, newest first."""
     docs = documents.list_documents(vault, principal)
     page = [_item(d) for d in docs[offset : offset + limit]]
+    statuses = alert_statuses(vault, [i.document_id for i in page])
+    for item in page:
+        item.alerts = statuses.get(item.document_id, [])
     documents.log_access(vault, principal, principal.id, "documents.list")
     return Response(
         DocumentList(page, len(docs), offset, limit), headers={"Cache-Control": "no-store"}
@@ -247,8 +252,10 @@ async def my_document_content(
 def document_metadata(
     document_id: FromPath[str], vault: VaultDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    """Metadata and ledger timeline of a document (agent, legal, court)."""
-    return documents.document_view(vault, principal, document_id)
+    """Metadata, ledger timeline and alert status of a document (agent, legal, court)."""
+    view = documents.document_view(vault, principal, document_id)
+    view["alerts"] = alert_status_for_documents(vault, [document_id]).get(document_id, [])
+    return view
 
 
 ROUTES = [

@@ -371,9 +371,9 @@ def enqueue_office_message(
 
 
 def reseal_outbox(vault: Vault) -> int:
-    """Re-seal unsent rows under the current KEK (call during KEK rotation, before
-    :meth:`KeyRing.retire`); returns how many rows changed. Sent rows keep their
-    sealed data only for the admin view and may be left (or purged) as they are."""
+    """Re-seal every row under the current KEK (call during KEK rotation, before
+    :meth:`KeyRing.retire`); returns how many rows changed. Sent rows are resealed
+    too, so retiring the old KEK never leaves unreadable rows in the admin view."""
     from sqlalchemy import update
 
     from vault.crypto.keys import reseal_secret, sealed_secret_kek_version
@@ -381,9 +381,7 @@ def reseal_outbox(vault: Vault) -> int:
     current = vault.keyring.current_kek_version
     changed = 0
     with vault.write() as s:
-        for row in s.scalars(
-            select(OutboxMessage).where(OutboxMessage.status.in_(("pending", "sending", "dead")))
-        ):
+        for row in s.scalars(select(OutboxMessage)):
             binding = row_binding(row.dedupe_key, row.channel)
             values: dict[str, bytes] = {}
             if sealed_secret_kek_version(row.context_sealed) != current:
