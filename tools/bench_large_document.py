@@ -44,7 +44,8 @@ def write_big_pdf(path: Path, size: int) -> str:
         objs = [
             b"<< /Type /Catalog /Pages 2 0 R >>",
             b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << >>"
+            b" /Contents 4 0 R >>",
         ]
         content = b"0 0 m 300 300 l S"
         for i, body in enumerate(objs, start=1):
