@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: install and start what the suite needs, then run lint, types and tests.
 #   PostgreSQL (started if installed but not running; installed if missing),
-#   the S3 server (OpenStack Swift + s3api, scripts/s3-server.sh), poppler (pdfsig).
+#   the S3 server (OpenStack Swift + s3api, scripts/s3-server.sh), poppler (pdfsig),
+#   NSS tools (certutil), Debian chromium and axe-core for the browser tests.
 # Under CI=true every test that needs those services must run: none is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,9 @@ if [ ${#need_pkgs[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need_pkgs[@]}"
 fi
+
+bash scripts/browser-deps.sh  # Debian chromium + axe-core (npm ci); never a downloaded browser
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 export VAULT_TEST_PG_URL=${VAULT_TEST_PG_URL:-$(bash scripts/postgres.sh)}
 bash scripts/s3-server.sh install
