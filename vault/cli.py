@@ -85,16 +85,29 @@ def serve(
 
     for k, v in overrides.items():
         os.environ["VAULT_" + k.upper()] = str(v)
-    uvicorn.run(
+    sys.stdout.flush()
+    # Replace this process with a fresh server: the CLI's own imports (every
+    # sub-command's tooling) would otherwise stay resident in the serving process.
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
         "api.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers if workers > 1 else None,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+        "--factory",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "10",
+    ]
+    if workers > 1:
+        args += ["--workers", str(workers)]
+    assert uvicorn  # the server module must be importable before we exec into it
+    os.execv(sys.executable, args)  # noqa: S606 -- fixed argv, no shell
 
 
 @staff_app.command("create")
