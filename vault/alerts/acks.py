@@ -27,7 +27,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from fpdf import FPDF
 from sqlalchemy.orm import Session as DbSession
 
 from vault.alerts.channels import Attachment
@@ -126,6 +125,9 @@ def ack_json(context: Mapping[str, Any]) -> bytes:
 
 def ack_pdf(rendered: RenderedMessage) -> bytes:
     """A one-page PDF of the acknowledgement text (DejaVu: accents and any script)."""
+    # fpdf2 costs ~25 MB resident: import it only when an acknowledgement is built.
+    from fpdf import FPDF
+
     pdf = FPDF()
     pdf.set_creation_date(datetime(2000, 1, 1))  # deterministic bytes for a given text
     pdf.set_title(rendered.subject)

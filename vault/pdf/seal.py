@@ -268,6 +268,30 @@ def _validation_context(
     )
 
 
+def _one_page_pdf() -> bytes:
+    """A minimal valid one-page PDF (ISO 32000-1 7.5), written by hand so that the
+    serving process never loads a PDF-generation library just to measure a seal."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << >> >>",
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
 class Sealer:
     """Applies the office's PAdES seal. Build one per process and share it.
 
@@ -387,11 +411,7 @@ class Sealer:
 
     def _measure_reserve(self) -> int:
         """Seal a one-page PDF with pyHanko's own estimate; keep the real size."""
-        from fpdf import FPDF
-
-        probe = FPDF()
-        probe.add_page()
-        sealed = self.seal(bytes(probe.output()))
+        sealed = self.seal(_one_page_pdf())
         signature = PdfFileReader(io.BytesIO(sealed)).embedded_signatures[0]
         # /Contents is zero-padded to pyHanko's generous estimate: measure the DER.
         der_size = len(_dump(cms.ContentInfo.load(signature.pkcs7_content, strict=False)))
