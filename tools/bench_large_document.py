@@ -132,6 +132,33 @@ def main() -> int:
             c.execute(f'CREATE DATABASE "{db}"')
         (work / "data").mkdir(mode=0o700)
         KeyRing.generate(work / "data" / "keyring.json")
+        # The production seal and TSA as operators supply them: a PKCS#12 file and an
+        # RFC 3161 server reached over HTTP (here a loopback server on a test PKI).
+        from cryptography.hazmat.primitives.serialization import (
+            BestAvailableEncryption,
+            pkcs12,
+        )
+
+        from tests.support.tsa_server import tsa_server
+        from vault.clock import SystemClock
+        from vault.pdf.pki import load_or_create_test_pki
+
+        pki = load_or_create_test_pki(work / "pki", SystemClock().now())
+        (work / "seal.p12").write_bytes(
+            pkcs12.serialize_key_and_certificates(
+                b"seal",
+                pki.seal_key,
+                pki.seal_cert,
+                list(pki.chain),
+                BestAvailableEncryption(b"bench"),
+            )
+        )
+        tsa = tsa_server(pki, SystemClock())
+        env["VAULT_TSA_URL"] = tsa.__enter__()
+        env.update(
+            VAULT_SEAL_PKCS12_FILE=str(work / "seal.p12"),
+            VAULT_SEAL_PKCS12_PASSWORD="bench",  # noqa: S106 -- a throw-away test seal
+        )
         env.update(
             VAULT_PROFILE="production",
             VAULT_DATABASE_URL=args.pg_url.rsplit("/", 1)[0] + "/" + db,

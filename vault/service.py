@@ -139,6 +139,7 @@ def make_blob_store(settings: Settings) -> BlobStore:
         bucket=settings.s3_bucket,
         region=settings.s3_region,
         secure=settings.s3_secure,
+        part_size=settings.s3_part_size,
     )
 
 
