@@ -56,13 +56,47 @@ def canonical_entry(type_: str, seq: int, at: datetime, fields: dict[str, Any]) 
         "at": rfc3339(at),
         **fields,
     }
-    return bytes(rfc8785.dumps(body))
+    return canonical_json(body)
+
+
+_SAFE_INT = 2**53
+
+
+def _simple(value: Any) -> bool:
+    """True when ``json.dumps`` with sorted keys already produces RFC 8785 output:
+    ASCII keys, strings without lone surrogates, bools, None, and integers that
+    IEEE 754 doubles hold exactly (RFC 8785 §3.2.2.3 number serialisation)."""
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -_SAFE_INT < value < _SAFE_INT
+    if isinstance(value, str):
+        return not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if isinstance(value, list):
+        return all(_simple(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _simple(v) for k, v in value.items())
+    return False
+
+
+def canonical_json(obj: Any) -> bytes:
+    """RFC 8785 (JCS) bytes. A fast path covers the values ledger entries use; anything
+    else (floats, non-ASCII keys...) goes through the ``rfc8785`` reference encoder.
+
+    With ASCII keys, UTF-16 key order equals code-point order, and ``json.dumps``
+    escapes exactly the characters JCS escapes (control characters, quote, backslash),
+    in the same short forms, when ``ensure_ascii`` is off."""
+    if _simple(obj):
+        return json.dumps(
+            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")
+    return bytes(rfc8785.dumps(obj))
 
 
 def parse_entry(data: bytes) -> dict[str, Any]:
     """Parse entry bytes and insist they are already canonical (no second encoding)."""
     obj = json.loads(data)
-    if not isinstance(obj, dict) or bytes(rfc8785.dumps(obj)) != data:
+    if not isinstance(obj, dict) or canonical_json(obj) != data:
         raise ValueError("entry is not canonical RFC 8785 JSON")
     return obj
 

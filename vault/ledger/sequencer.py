@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Engine, Table, insert, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,8 @@ from vault.ledger.entries import ZERO_CHAIN, canonical_entry, chain_next, leaf_h
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+LEDGER_TABLE: Table = LedgerEntry.__table__  # type: ignore[assignment]
 
 #: Arbitrary but fixed key of the PostgreSQL advisory lock that elects the writer.
 ADVISORY_LOCK_KEY = 0x0F_9A_7A_11
@@ -247,8 +249,9 @@ class Sequencer:
                         raise
                     outcomes.append((False, exc))
             if ledger.appended:
-                session.execute(
-                    insert(LedgerEntry),
+                # Core insert: the ORM bulk path cost a fifth of the writer's time.
+                session.connection().execute(
+                    insert(LEDGER_TABLE),
                     [
                         {
                             "seq": e.seq,
