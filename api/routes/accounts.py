@@ -16,6 +16,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.routes.v1 import _session_response, client_address
 from api.schemas import (
+    MAX_OFFSET,
     Accepted,
     AccessLogLine,
     AccessLogOut,
@@ -109,7 +110,7 @@ async def put_contacts(
 def my_access_log(
     vault: VaultDep,
     principal: PrincipalDep,
-    offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
 ) -> Response[AccessLogOut]:
     """Who read my data: role and structure, when, and what."""

@@ -11,7 +11,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
 
-from api.schemas import AlertStatus
+from api.schemas import MAX_OFFSET, AlertStatus
 from api.security import PrincipalDep, VaultDep
 from vault.alerts import dispatcher
 from vault.alerts.channels import parse_delivery_report
@@ -78,7 +78,7 @@ def admin_outbox(
     vault: VaultDep,
     principal: PrincipalDep,
     status: Annotated[OutboxStatus | None, QueryParameter()] = None,
-    offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
 ) -> Response[OutboxList]:
     """Outbox messages, newest first (``?status=dead`` for the dead-letter queue)."""

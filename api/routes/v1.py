@@ -15,6 +15,7 @@ from litestar.response import Stream
 
 from api.routes.alerts import alert_statuses
 from api.schemas import (
+    MAX_OFFSET,
     AccountCreate,
     AccountCreated,
     DocumentItem,
@@ -204,7 +205,7 @@ def _item(d: Any) -> DocumentItem:
 def my_documents(
     vault: VaultDep,
     principal: PrincipalDep,
-    offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
 ) -> Response[DocumentList]:
     """The applicant's documents, newest first."""
