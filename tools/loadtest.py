@@ -1,0 +1,487 @@
+"""Load test of a real ``ofpra-vault serve`` (issue 9): latency percentiles per endpoint.
+
+    .venv/bin/python tools/loadtest.py --profile embedded --duration 30
+    eval "$(bash scripts/s3-server.sh env)"
+    .venv/bin/python tools/loadtest.py --profile production --workers 2 \
+        --pg-url postgresql://postgres@127.0.0.1:5432/postgres --duration 30
+
+What it does, in order:
+
+1. builds a fresh deployment in ``--workdir``: embedded (SQLite + filesystem), or
+   production (a fresh PostgreSQL database, a fresh bucket on the S3 server named by
+   ``VAULT_S3_*``, a key ring, the test PKI's seal as PKCS#12 and an HTTP TSA on the
+   wall clock, both clearly test material);
+2. starts ``ofpra-vault serve --workers N`` as a subprocess and waits for
+   ``/health/ready``;
+3. seeds through the HTTP API: an agent and a legal token (``staff create``),
+   applicant accounts (created, first connection), the 1 MB documents for the
+   first-open scenario (rate x duration of them, never opened), small documents
+   opened once (for proof exports);
+4. runs each scenario with Locust (tools/loadtest_locustfile.py), headless, one at a
+   time, at its offered rate (open loop: ``constant_throughput`` pacing, users =
+   rate / per-user rate), then, with ``--saturate``, closed-loop with no think time
+   to find the saturation throughput;
+5. prints one table: p50 / p95 / p99 (ms), achieved throughput, error rate, next to
+   the offered rate and the issue's goals; writes it as JSON too (``--out``);
+6. on PostgreSQL, runs ``ofpra-vault ledger verify`` (no gaps after concurrent
+   workers) and reports its verdict.
+
+The server's per-address login throttle is raised (``VAULT_AUTH_IP_PER_MINUTE``):
+every virtual user comes from 127.0.0.1. Locust runs on the same machine as the
+server, so figures are for client and server sharing the cores: say so with them.
+No figure here is asserted anywhere: this is a measurement tool, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+LOCUSTFILE = Path(__file__).with_name("loadtest_locustfile.py")
+PASSWORD = "correct horse battery staple"  # noqa: S105 -- throwaway test accounts
+
+#: scenario -> (Locust class, default offered rate req/s, per-user rate, goal text)
+SCENARIOS: dict[str, tuple[str, float, float, str]] = {
+    "open": ("OpenFirst", 100.0, 1.0, "p99 <= 50 ms at 100 opens/s"),
+    "list": ("ListDocuments", 200.0, 2.0, "p99 <= 20 ms at 200 req/s"),
+    "login": ("Login", 5.0, 0.5, "(no goal; Argon2id-bound)"),
+    "post": ("PostPdf", 10.0, 0.5, "zero errors below saturation"),
+    "proof": ("ExportProof", 10.0, 0.5, "zero errors below saturation"),
+    "log": ("ReadLog", 100.0, 2.0, "zero errors below saturation"),
+}
+
+
+def make_pdf(size: int, text: str = "Convocation (load test)") -> bytes:
+    """A valid one-page PDF of about ``size`` bytes: incompressible random padding in
+    a private stream (PDF 32000-1 §14.5 page-piece dictionary), so the blob store and
+    the transport move the full size. fpdf2 takes ~40 s for 1 MB of text; this, none."""
+    pad = os.urandom(max(0, size - 1200))
+    content = f"BT /F1 14 Tf 72 770 Td ({text}) Tj ET".encode()
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> "
+        b"/PieceInfo << /LoadTest << /Private 6 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n" % len(pad) + pad + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for i, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objs) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+# --- deployment ---------------------------------------------------------------------------
+@contextmanager
+def deployment(args: argparse.Namespace, work: Path) -> Iterator[dict[str, str]]:
+    """Environment of a fresh deployment of the chosen profile (torn down on exit)."""
+    data = work / "data"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("VAULT_") or k.startswith("VAULT_S3_")
+    }
+    env.update(
+        VAULT_DATA_DIR=str(data),
+        VAULT_AUTH_IP_PER_MINUTE="100000000",
+        VAULT_LOG_LEVEL="warning",
+        VAULT_PORT=str(args.port),
+    )
+    if args.profile == "embedded":
+        env["VAULT_PROFILE"] = "embedded"
+        yield env
+        return
+    sys.path.insert(0, str(ROOT))
+    import psycopg
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+
+    from tests.support.tsa_server import tsa_server  # test TSA, over HTTP, wall clock
+    from vault.clock import SystemClock
+    from vault.crypto.keys import KeyRing
+    from vault.pdf.pki import load_or_create_test_pki
+    from vault.storage import blob_store_from_settings
+
+    data.mkdir(parents=True, mode=0o700)
+    pki = load_or_create_test_pki(data / "pki", datetime.now(UTC))
+    seal = data / "seal.p12"
+    seal.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"seal (load test)",
+            pki.seal_key,
+            pki.seal_cert,
+            list(pki.chain),
+            BestAvailableEncryption(b"lt"),
+        )
+    )
+    seal.chmod(0o600)
+    KeyRing.generate(data / "keyring.json")
+    name = "vault_lt_" + uuid.uuid4().hex[:8]
+    admin = args.pg_url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    bucket = "lt-" + uuid.uuid4().hex[:12]
+    store: Any = blob_store_from_settings(
+        "s3",
+        endpoint=env["VAULT_S3_ENDPOINT"],
+        access_key=env["VAULT_S3_ACCESS_KEY"],
+        secret_key=env["VAULT_S3_SECRET_KEY"],
+        bucket=bucket,
+        region=env.get("VAULT_S3_REGION", "us-east-1"),
+        secure=env.get("VAULT_S3_SECURE", "true").lower() in ("1", "true", "yes"),
+    )
+    store.ensure_bucket()
+    try:
+        with tsa_server(pki, SystemClock()) as tsa_url:
+            env.update(
+                VAULT_PROFILE="production",
+                VAULT_DATABASE_URL=admin.rsplit("/", 1)[0] + "/" + name,
+                VAULT_BLOB_STORE="s3",
+                VAULT_S3_BUCKET=bucket,
+                VAULT_KEYRING_FILE=str(data / "keyring.json"),
+                VAULT_TSA_URL=tsa_url,
+                VAULT_SEAL_PKCS12_FILE=str(seal),
+                VAULT_SEAL_PKCS12_PASSWORD="lt",  # noqa: S106 -- test seal
+                LOADTEST_TRUST_ROOT=str(pki.root_path),
+            )
+            run_cli(env, "migrate")
+            yield env
+    finally:
+        if not args.keep:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            client = store._client
+            for obj in client.list_objects(bucket, recursive=True):
+                client.remove_object(bucket, obj.object_name)
+            client.remove_bucket(bucket)
+
+
+def run_cli(env: dict[str, str], *argv: str) -> Any:
+    proc = subprocess.run(
+        [str(BIN / "ofpra-vault"), *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"ofpra-vault {' '.join(argv)} failed:\n{proc.stderr}")
+    out = proc.stdout.strip()
+    return json.loads(out) if "--json" in argv and out.startswith("{") else out
+
+
+@contextmanager
+def server(env: dict[str, str], workers: int, work: Path) -> Iterator[str]:
+    log = open(work / "serve.log", "w")  # noqa: SIM115 -- closed below
+    proc = subprocess.Popen(
+        [str(BIN / "ofpra-vault"), "serve", "--workers", str(workers)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{env['VAULT_PORT']}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"serve exited; see {work / 'serve.log'}")
+            try:
+                if httpx.get(base + "/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("serve did not become ready in 120 s")
+            time.sleep(0.5)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # only the group this script started
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+# --- seeding ------------------------------------------------------------------------------
+def seed(base: str, env: dict[str, str], args: argparse.Namespace, work: Path) -> Path:
+    t0 = time.monotonic()
+    agent = run_cli(env, "staff", "create", "--role", "agent", "--name", "lt agent", "--json")
+    legal = run_cli(env, "staff", "create", "--role", "legal", "--name", "lt legal", "--json")
+    agent_h = {"Authorization": f"Bearer {agent['token']}"}
+    pdf_1m = make_pdf(1_048_576)
+    pdf_small = make_pdf(20_000)
+    pdf_100k = work / "100k.pdf"
+    pdf_100k.write_bytes(make_pdf(100_000))
+    registered = (datetime.now(UTC) - timedelta(days=3)).date().isoformat()
+
+    def new_applicant(_: int) -> dict[str, str]:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            agdref = str(uuid.uuid4().int)[:10]
+            r = c.post(
+                "/api/v1/accounts",
+                headers=agent_h,
+                json={
+                    "agdref": agdref,
+                    "ofpra_number": "OFPRA-" + uuid.uuid4().hex[:10],
+                    "guda": "Rennes",
+                    "registered_on": registered,
+                    "procedure": "normal",
+                    "structure_id": "SPADA-35",
+                    "language": "fr",
+                },
+            )
+            r.raise_for_status()
+            created = r.json()
+            r = c.post(
+                "/api/v1/auth/first-connection",
+                json={
+                    "agdref": agdref,
+                    "connection_key": created["connection_key"],
+                    "password": PASSWORD,
+                },
+            )
+            r.raise_for_status()
+            return {
+                "account_id": created["account_id"],
+                "agdref": agdref,
+                "password": PASSWORD,
+                "token": r.json()["token"],
+            }
+
+    def post(acc: dict[str, str], pdf: bytes) -> str:
+        with httpx.Client(base_url=base, timeout=120) as c:
+            r = c.post(
+                f"/api/v1/accounts/{acc['account_id']}/documents",
+                params={"type": "CONVOCATION", "title": "Convocation (seed)"},
+                content=pdf,
+                headers={"Content-Type": "application/pdf", **agent_h},
+            )
+            r.raise_for_status()
+            return str(r.json()["document_id"])
+
+    with ThreadPoolExecutor(args.seed_threads) as pool:
+        applicants = list(pool.map(new_applicant, range(args.applicants)))
+        t1 = time.monotonic()
+        n_open = int(args.rate_open * args.open_duration * 1.1) if "open" in args.scenarios else 0
+        owners = [applicants[i % len(applicants)] for i in range(n_open)]
+        first_open = [
+            {"id": d, "token": a["token"]}
+            for a, d in zip(owners, pool.map(lambda a: post(a, pdf_1m), owners), strict=True)
+        ]
+        t2 = time.monotonic()
+        proof_owners = applicants[: min(20, len(applicants))]
+        proof_docs = list(pool.map(lambda a: post(a, pdf_small), proof_owners))
+
+    with httpx.Client(base_url=base, timeout=120) as c:
+        for a, d in zip(proof_owners, proof_docs, strict=True):
+            r = c.get(
+                f"/api/v1/me/documents/{d}/content",
+                headers={"Authorization": f"Bearer {a['token']}"},
+            )
+            r.raise_for_status()
+    out = work / "seed.json"
+    out.write_text(
+        json.dumps(
+            {
+                "agent": agent["token"],
+                "legal": legal["token"],
+                "applicants": applicants,
+                "first_open": first_open,
+                "proof_docs": proof_docs,
+                "pdf_100k": str(pdf_100k),
+            }
+        )
+    )
+    print(
+        f"seeded {len(applicants)} applicants in {t1 - t0:.1f} s, "
+        f"{len(first_open)} x 1 MB documents in {t2 - t1:.1f} s "
+        f"({len(first_open) / max(t2 - t1, 1e-9):.1f}/s), {len(proof_docs)} opened small ones",
+        flush=True,
+    )
+    return out
+
+
+# --- runs ---------------------------------------------------------------------------------
+def run_scenario(
+    base: str, seed_file: Path, name: str, rate: float, duration: int, work: Path, saturate: bool
+) -> dict[str, Any]:
+    cls, _default, per_user, goal = SCENARIOS[name]
+    users = args_users = max(1, round(rate / per_user))
+    if saturate:
+        users = args_users = SATURATION_USERS
+    prefix = work / f"{name}{'-sat' if saturate else ''}"
+    env = dict(
+        os.environ,
+        LOADTEST_SEED=str(seed_file),
+        LOADTEST_PER_USER=str(per_user),
+        LOADTEST_SATURATE="1" if saturate else "0",
+    )
+    load_before = os.getloadavg()[0]
+    subprocess.run(
+        [
+            str(BIN / "locust"),
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "--only-summary",
+            "--users",
+            str(users),
+            "--spawn-rate",
+            str(max(users, 1)),
+            "--run-time",
+            f"{duration}s",
+            "--host",
+            base,
+            "--csv",
+            str(prefix),
+            "--loglevel",
+            "ERROR",
+            cls,
+        ],
+        env=env,
+        check=False,
+        capture_output=True,
+    )
+    rows = []
+    with open(f"{prefix}_stats.csv") as f:
+        for row in csv.DictReader(f):
+            if row["Name"] == "Aggregated":
+                continue
+            count = int(row["Request Count"])
+            fails = int(row["Failure Count"])
+            rows.append(
+                {
+                    "scenario": name + (" (saturation)" if saturate else ""),
+                    "endpoint": row["Name"],
+                    "offered_rps": None if saturate else rate,
+                    "users": args_users,
+                    "requests": count,
+                    "achieved_rps": float(row["Requests/s"]),
+                    "p50_ms": float(row["50%"] or 0),
+                    "p95_ms": float(row["95%"] or 0),
+                    "p99_ms": float(row["99%"] or 0),
+                    "error_rate": fails / count if count else 0.0,
+                    "goal": goal,
+                    "load_avg_before": round(load_before, 2),
+                }
+            )
+    return {"rows": rows}
+
+
+SATURATION_USERS = 8
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    head = (
+        f"{'scenario':<20} {'endpoint':<48} {'offered':>8} {'achieved':>8} "
+        f"{'p50':>7} {'p95':>7} {'p99':>7} {'errors':>7}  goal"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        offered = "closed" if r["offered_rps"] is None else f"{r['offered_rps']:.0f}/s"
+        print(
+            f"{r['scenario']:<20} {r['endpoint'][:48]:<48} {offered:>8} "
+            f"{r['achieved_rps']:>6.1f}/s {r['p50_ms']:>5.0f}ms {r['p95_ms']:>5.0f}ms "
+            f"{r['p99_ms']:>5.0f}ms {r['error_rate']:>6.1%}  {r['goal']}"
+        )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--profile", choices=("embedded", "production"), default="embedded")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--duration", type=int, default=30, help="seconds per scenario run")
+    p.add_argument(
+        "--open-duration",
+        type=int,
+        default=0,
+        help="seconds of the first-open run (default --duration); each open needs a "
+        "fresh 1 MB document, seeded first (rate x seconds of them)",
+    )
+    p.add_argument("--scenarios", default="list,open,log,login,post,proof")
+    p.add_argument("--saturate", action="store_true", help="also run closed-loop, 8 users")
+    p.add_argument("--rate-open", type=float, default=SCENARIOS["open"][1])
+    p.add_argument("--rate-list", type=float, default=SCENARIOS["list"][1])
+    p.add_argument("--rate-login", type=float, default=SCENARIOS["login"][1])
+    p.add_argument("--rate-post", type=float, default=SCENARIOS["post"][1])
+    p.add_argument("--rate-proof", type=float, default=SCENARIOS["proof"][1])
+    p.add_argument("--rate-log", type=float, default=SCENARIOS["log"][1])
+    p.add_argument("--applicants", type=int, default=40)
+    p.add_argument("--seed-threads", type=int, default=4)
+    p.add_argument("--port", type=int, default=18765)
+    p.add_argument("--pg-url", default=os.environ.get("VAULT_TEST_PG_URL", ""))
+    p.add_argument("--workdir", default="/tmp/ofpra-vault-loadtest")  # noqa: S108
+    p.add_argument("--keep", action="store_true", help="keep the database and bucket")
+    p.add_argument("--out", default="", help="write the rows as JSON here")
+    args = p.parse_args()
+    args.open_duration = args.open_duration or args.duration
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    if args.profile == "production" and not args.pg_url:
+        raise SystemExit("--pg-url (or VAULT_TEST_PG_URL) is required for production")
+    work = Path(args.workdir) / f"{args.profile}-w{args.workers}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    rows: list[dict[str, Any]] = []
+    with ExitStack() as stack:
+        env = stack.enter_context(deployment(args, work))
+        base = stack.enter_context(server(env, args.workers, work))
+        seed_file = seed(base, env, args, work)
+        for name in args.scenarios:
+            rate = getattr(args, f"rate_{name}")
+            seconds = args.open_duration if name == "open" else args.duration
+            res = run_scenario(base, seed_file, name, rate, seconds, work, False)
+            rows += res["rows"]
+            print_table(res["rows"])
+            if args.saturate and name != "open":  # first opens run out; open = list + read
+                res = run_scenario(base, seed_file, name, rate, args.duration, work, True)
+                rows += res["rows"]
+                print_table(res["rows"])
+        verdict = None
+        if args.profile == "production":
+            argv = ["ledger", "verify", "--json", "--trust-root", env["LOADTEST_TRUST_ROOT"]]
+            verdict = run_cli(env, *argv)
+    print(
+        f"\n{args.profile} profile, {args.workers} worker(s), {args.duration} s per run, "
+        f"{os.cpu_count()} cores shared by Locust and the server; "
+        f"load average now {os.getloadavg()}"
+    )
+    print_table(rows)
+    if verdict is not None:
+        print("ledger verify:", json.dumps(verdict)[:400])
+    if args.out:
+        Path(args.out).write_text(json.dumps({"rows": rows, "ledger_verify": verdict}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
