@@ -222,7 +222,7 @@ class Harness:
             stdout=log,
             stderr=log,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             if self.server.poll() is not None:
                 raise SystemExit(f"server exited: see {self.work / 'server.log'}")
@@ -232,7 +232,7 @@ class Harness:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise SystemExit("server not ready after 60 s")
+        raise SystemExit("server not ready after 240 s")
 
     def kill(self) -> None:
         assert self.server is not None
@@ -451,18 +451,22 @@ def run(
     seed: int,
     verbose: bool = False,
     cli_every: int = 0,
+    max_seconds: float = 0,
 ) -> Stats:
     """Run ``rounds`` kill/restart rounds on one profile and return the figures.
 
     The ``ledger verify`` / ``sweep blobs`` commands run as subprocesses after the
     last round and every ``cli_every`` rounds; the other rounds call the same
     functions in process (a CLI start costs seconds)."""
+    t0 = time.monotonic()
     h = Harness(profile, pg_url, seed, verbose)
     h.cli_every = cli_every
     try:
         h.setup(applicants=3)
         h.stop()
         for _ in range(rounds):
+            if max_seconds and time.monotonic() - t0 > max_seconds:
+                break  # time budget spent: stop cleanly and still run the final check
             h.round(posters=3, openers=2)
         # Final restart: the last round's acknowledged documents must be readable too.
         h.start()
@@ -487,13 +491,18 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--cli-every", type=int, default=10, help="run the CLI checks every N rounds")
+    ap.add_argument(
+        "--max-seconds", type=float, default=0, help="per-profile time budget (0: none)"
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     profiles = ["embedded", "production"] if args.profile == "both" else [args.profile]
     results: dict[str, Stats] = {}
     for p in profiles:
         t = time.monotonic()
-        results[p] = run(p, args.rounds, args.pg_url, args.seed, args.verbose, args.cli_every)
+        results[p] = run(
+            p, args.rounds, args.pg_url, args.seed, args.verbose, args.cli_every, args.max_seconds
+        )
         results[p].__dict__["seconds"] = round(time.monotonic() - t, 1)
     if args.json:
         print(json.dumps({p: s.__dict__ for p, s in results.items()}, indent=2))
