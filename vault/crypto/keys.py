@@ -49,7 +49,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vault.crypto._ids import canonical_uuid
-from vault.errors import ConfigurationError, DecryptionError
+from vault.errors import ConfigurationError, DecryptionError, VaultError
 
 __all__ = [
     "KEY_SIZE",
@@ -435,8 +435,21 @@ def wrap_applicant_key(ring: KeyRing, key: bytes, account_id: str) -> WrappedKey
     return WrappedKey(version, blob)
 
 
+class KeyDestroyed(VaultError):
+    """The applicant key was crypto-shredded at the end of retention (vault/shred.py)."""
+
+    code = "key_destroyed"
+    status = 410
+    title = "This document's key was destroyed at the end of its retention period"
+
+
 def unwrap_applicant_key(ring: KeyRing, wrapped: WrappedKey, account_id: str) -> bytes:
-    """The applicant key, or :class:`DecryptionError` (wrong account, KEK, tamper)."""
+    """The applicant key, or :class:`DecryptionError` (wrong account, KEK, tamper).
+
+    An empty blob is a destroyed key (crypto-shredding, vault/shred.py): a clean
+    410 problem rather than an integrity alarm."""
+    if not wrapped.blob:
+        raise KeyDestroyed()
     kek = ring.kek(wrapped.kek_version)
     key = _open(kek, wrapped.blob, _applicant_aad(account_id, wrapped.kek_version))
     if len(key) != KEY_SIZE:
