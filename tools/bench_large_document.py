@@ -139,6 +139,7 @@ def main() -> int:
             pkcs12,
         )
 
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the test TSA
         from tests.support.tsa_server import tsa_server
         from vault.clock import SystemClock
         from vault.pdf.pki import load_or_create_test_pki
