@@ -5,11 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Response, get
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
 from sqlalchemy import text
 
 from api.security import VaultDep
 from vault.errors import VaultError
+
+# Readiness as metrics, so an alert can fire on a component outage (issue 8, item 2)
+# without scraping the JSON; refreshed at each /health/ready probe.
+READY = Gauge("vault_ready", "1 when every component answered the last readiness probe")
+COMPONENT_UP = Gauge(
+    "vault_component_up", "1 when the component answered the last readiness probe", ["component"]
+)
+READY_FAILURES = Counter(
+    "vault_ready_failures", "readiness probes that found a component unavailable", ["component"]
+)
 
 
 @get("/health/live", tags=["health"], sync_to_thread=False)
@@ -32,6 +42,11 @@ def ready(vault: VaultDep) -> Response[dict[str, Any]]:
     except VaultError:
         checks["storage"] = "unavailable"
     ok = all(v == "ok" for v in checks.values())
+    for component, state in checks.items():
+        COMPONENT_UP.labels(component).set(1 if state == "ok" else 0)
+        if state != "ok":
+            READY_FAILURES.labels(component).inc()
+    READY.set(1 if ok else 0)
     headers = {} if ok else {"Retry-After": "5"}
     return Response(
         {"status": "ok" if ok else "unavailable", "checks": checks},
