@@ -49,9 +49,38 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
         return engine
     if u.drivername in ("postgresql", "postgres"):
         url = str(u.set(drivername="postgresql+psycopg"))
-    return create_engine(
-        url, pool_size=16, max_overflow=32, pool_pre_ping=True, pool_timeout=10, **kwargs
+    # connect_timeout bounds a connection attempt to an unreachable server (libpq's
+    # default is to wait for the OS); pool_pre_ping replaces connections a restarted
+    # server closed, so the service recovers by itself (issue 8, item 2).
+    connect_args = {"connect_timeout": 5, **kwargs.pop("connect_args", {})}
+    engine = create_engine(
+        url,
+        pool_size=16,
+        max_overflow=32,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        connect_args=connect_args,
+        **kwargs,
     )
+
+    @event.listens_for(engine, "handle_error")
+    def _unavailable(ctx: Any) -> None:
+        # A server that is down, restarting or cancelling our statement is a 503 with
+        # Retry-After (DatabaseUnavailable), not a 500, wherever the query ran (reads
+        # and the session lookup included, not only the ledger sequencer).
+        # Serialization failures and deadlocks stay as they are: callers retry them.
+        import psycopg
+
+        from vault.errors import DatabaseUnavailable
+
+        orig = ctx.original_exception
+        if ctx.is_disconnect or (
+            isinstance(orig, psycopg.OperationalError)
+            and not isinstance(orig, psycopg.errors.TransactionRollback)
+        ):
+            raise DatabaseUnavailable("the database is unavailable") from orig
+
+    return engine
 
 
 def is_sqlite(engine: Engine) -> bool:
