@@ -344,7 +344,12 @@ class Harness:
         threads.append(threading.Thread(target=self.sweeper, args=(stop,)))
         for t in threads:
             t.start()
-        time.sleep(self.rng.uniform(0.2, 2.5))
+        # Kill at a random point once traffic flows (at least one posting acknowledged
+        # in this round, or 60 s gone), so a slow machine cannot make rounds idle.
+        acked_before, deadline = self.stats.acked, time.monotonic() + 60
+        while self.stats.acked == acked_before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(self.rng.uniform(0.0, 2.0))
         self.kill()
         stop.set()
         for t in threads:
