@@ -373,6 +373,7 @@ def test_timing_uniformity_login_existing_vs_unknown_identifier(
                 for ident, bucket in order if i % 2 else reversed(order):
                     bucket.append(attempt(ident))
             ratio = statistics.median(known) / statistics.median(unknown)
+            print(f"login timing: known/unknown median ratio {ratio:.3f}")
             assert 0.7 <= ratio <= 1.4, (
                 ratio,
                 statistics.median(known),
