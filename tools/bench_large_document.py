@@ -197,12 +197,18 @@ def main() -> int:
     sampler = RssSampler(server.pid)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
+        deadline = time.monotonic() + 180
+        while True:
+            if server.poll() is not None:
+                err = server.stderr.read().decode(errors="replace") if server.stderr else ""
+                raise SystemExit(f"the server exited at start-up:\n{err[-3000:]}")
             try:
                 if httpx.get(base + "/health/live", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.1)
+                if time.monotonic() > deadline:
+                    raise SystemExit("the server did not start within 180 s") from None
+                time.sleep(0.2)
         sampler.start()
         with httpx.Client(base_url=base, timeout=600) as c:
             h = {"Authorization": f"Bearer {agent}"}
