@@ -168,10 +168,13 @@ def deployment(args: argparse.Namespace, work: Path) -> Iterator[dict[str, str]]
                 VAULT_S3_BUCKET=bucket,
                 VAULT_KEYRING_FILE=str(data / "keyring.json"),
                 VAULT_TSA_URL=tsa_url,
-                VAULT_SEAL_PKCS12_FILE=str(seal),
-                VAULT_SEAL_PKCS12_PASSWORD="lt",  # noqa: S106 -- test seal
                 LOADTEST_TRUST_ROOT=str(pki.root_path),
             )
+            if not args.no_seal:
+                env.update(
+                    VAULT_SEAL_PKCS12_FILE=str(seal),
+                    VAULT_SEAL_PKCS12_PASSWORD="lt",  # noqa: S106 -- test seal
+                )
             run_cli(env, "migrate")
             yield env
     finally:
@@ -442,6 +445,12 @@ def main() -> None:
     p.add_argument("--port", type=int, default=18765)
     p.add_argument("--pg-url", default=os.environ.get("VAULT_TEST_PG_URL", ""))
     p.add_argument("--workdir", default="/tmp/ofpra-vault-loadtest")  # noqa: S108
+    p.add_argument(
+        "--no-seal",
+        action="store_true",
+        help="production: no VAULT_SEAL_PKCS12_FILE (posted PDFs unsealed); works around "
+        "serve failing to start when the seal validates inside the event loop",
+    )
     p.add_argument("--keep", action="store_true", help="keep the database and bucket")
     p.add_argument("--out", default="", help="write the rows as JSON here")
     args = p.parse_args()

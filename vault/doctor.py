@@ -400,6 +400,17 @@ def check_seal(s: Settings, c: _Collector, clock: Clock) -> None:
         if key is None or cert is None:
             c.fail(name, f"{path} holds no key with its certificate")
             return
+        if s.tsa_url:
+            # What `serve` does at start-up: validate the seal's chain and the TSA's
+            # (pyHanko, key usage non-repudiation), so a bad chain is found here first.
+            from vault.pdf.seal import Sealer
+            from vault.tsa import HttpTimeStamper
+
+            try:
+                Sealer.from_pkcs12(path, password, HttpTimeStamper(s.tsa_url), clock=clock)
+            except Exception as exc:
+                c.fail(name, f"the seal from {path} is not usable: {_plain(exc)}")
+                return
         now = clock.now()
         if cert.not_valid_after_utc <= now:
             c.fail(name, f"the seal certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}")
