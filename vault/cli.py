@@ -171,6 +171,7 @@ SUB_APPS = (
     ("vault.cli_proof", "proof_app", "proof"),
     ("vault.cli_alerts", "alerts_app", "alerts"),
     ("vault.cli_accounts", "accounts_app", "accounts"),
+    ("vault.cli_security", "security_app", "security"),
 )
 
 
