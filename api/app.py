@@ -59,7 +59,9 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if app.state.get("vault") is None:
-            app.state.vault = open_vault(settings)
+            # Off the event loop: start-up work (seal validation, TSA) runs its own
+            # asyncio loops and blocking I/O.
+            app.state.vault = await asyncio.to_thread(open_vault, settings)
         vault_: Vault = app.state.vault
         tasks = []
         if vault_.settings.background_tasks:
