@@ -448,8 +448,8 @@ def main() -> None:
     p.add_argument(
         "--no-seal",
         action="store_true",
-        help="production: no VAULT_SEAL_PKCS12_FILE (posted PDFs unsealed); works around "
-        "serve failing to start when the seal validates inside the event loop",
+        help="production: no VAULT_SEAL_PKCS12_FILE (posted PDFs unsealed, no PAdES cost); "
+        "needed before commit 4d86b8e, where serve failed to start with a seal",
     )
     p.add_argument("--keep", action="store_true", help="keep the database and bucket")
     p.add_argument("--out", default="", help="write the rows as JSON here")
