@@ -190,7 +190,17 @@ def sweep_notifications(as_json: JsonOpt = False) -> None:
     emit(_asdict(report), as_json, report.summary())
 
 
-def _mount_sub_apps() -> None:
+def _mount_commands() -> None:
+    """Top-level commands owned by feature modules."""
+    from vault.cli_doctor import doctor
+    from vault.cli_seed import seed_command
+
+    app.command("doctor")(doctor)
+    app.command("seed")(seed_command)
+
+
+def _mount_commands()
+_mount_sub_apps() -> None:
     import importlib
 
     for module, attr, name in SUB_APPS:
