@@ -199,8 +199,7 @@ def _mount_commands() -> None:
     app.command("seed")(seed_command)
 
 
-def _mount_commands()
-_mount_sub_apps() -> None:
+def _mount_sub_apps() -> None:
     import importlib
 
     for module, attr, name in SUB_APPS:
@@ -213,6 +212,7 @@ _mount_sub_apps() -> None:
         app.add_typer(sub, name=name)
 
 
+_mount_commands()
 _mount_sub_apps()
 
 
