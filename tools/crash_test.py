@@ -153,6 +153,7 @@ class Harness:
         self.seq = 0
         self.cli_every = 0
         self.started_once = False
+        self.killed_at = 0.0
 
     # --- setup / server ---------------------------------------------------------
     def cli(
@@ -239,6 +240,7 @@ class Harness:
         # `serve` exec()s uvicorn in the same process, so this pid is the server.
         os.kill(self.server.pid, signal.SIGKILL)
         self.server.wait(timeout=30)
+        self.killed_at = time.monotonic()
         self.server = None
         self.stats.kills += 1
 
@@ -377,6 +379,10 @@ class Harness:
 
         r = f"round {self.stats.rounds}"
         bad = self.stats.violations
+        # S3 (Swift) reports LastModified rounded to the second: a blob written just
+        # before the kill can look younger than "now", so even a grace of 0 would keep
+        # it as recent. Two seconds after the kill every in-flight blob is old enough.
+        time.sleep(max(0.0, self.killed_at + 2.0 - time.monotonic()))
         if cli:
             # The real commands, as an operator runs them (slow: one process each).
             v = self.cli("ledger", "verify", "--json")
