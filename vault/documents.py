@@ -362,20 +362,31 @@ def log_access(
 
 
 def open_document(vault: Vault, principal: Principal, document_id: str) -> OpenedDocument:
-    """Record the first access if needed, then return a plaintext stream."""
+    """Record the first access if needed, then return a plaintext stream.
+
+    Everything that can fail before a byte is delivered (keys unwrapped, the stored
+    object reached) is done *before* the first access is recorded: an outage must
+    never record a legal notification for a download that did not happen."""
     with vault.read() as s:
         doc = _own_document(s, principal, document_id)
         acc = s.get(Account, doc.account_id)
         assert acc is not None
-    if doc.first_access_at is None:
-        record_first_access(vault, principal, document_id)
-    log_access(vault, principal, acc.id, "document.download", document_id)
     applicant_key = unwrap_applicant_key(
         vault.keyring, WrappedKey(acc.kek_version, acc.wrapped_key or b""), acc.id
     )
     data_key = unwrap_data_key(applicant_key, doc.wrapped_data_key, acc.id, doc.id)
     ctx = EncryptionContext(acc.id, doc.id, doc.key_version)
-    chunks = decrypt_stream(data_key, ctx, vault.blobs.open(doc.blob_name))
+    stored = vault.blobs.open(doc.blob_name)  # raises now if the store is unreachable
+    try:
+        if doc.first_access_at is None:
+            record_first_access(vault, principal, document_id)
+        log_access(vault, principal, acc.id, "document.download", document_id)
+    except BaseException:
+        close = getattr(stored, "close", None)
+        if close is not None:
+            close()
+        raise
+    chunks = decrypt_stream(data_key, ctx, stored)
     return OpenedDocument(doc.id, doc.title, doc.size, doc.sha256, chunks)
 
 

@@ -158,6 +158,14 @@ class Sequencer:
         try:
             return fut.result(timeout=timeout)
         except TimeoutError:
+            # The caller is told 503: the unit must not commit later behind its back.
+            # If the writer already started it, cancel() fails and the result stands
+            # (an Idempotency-Key retry then returns it).
+            if not fut.cancel():
+                try:
+                    return fut.result(timeout=timeout)
+                except TimeoutError:
+                    pass
             raise DatabaseUnavailable("the ledger writer did not answer in time") from None
 
     def stop(self) -> None:
@@ -193,7 +201,11 @@ class Sequencer:
                     stop = True
                     break
                 batch.append(item)
-            self._process(batch)
+            # Skip units whose caller gave up (cancelled on timeout); the others can no
+            # longer be cancelled from here on.
+            batch = [w for w in batch if w.future.set_running_or_notify_cancel()]
+            if batch:
+                self._process(batch)
             if stop:
                 return
 
