@@ -44,7 +44,7 @@ class Settings:
     s3_bucket: str = setting("ofpra-vault", "S3 bucket")
     s3_region: str = setting("us-east-1", "S3 region (must match the server)")
     s3_secure: bool = setting(True, "use TLS to reach S3")
-    s3_part_size: int = setting(8 * 1024 * 1024, "S3 multipart part size (>= 5 MiB; ~3 in RAM)")
+    s3_part_size: int = setting(5 * 1024 * 1024, "S3 multipart part size (>= 5 MiB; ~3 in RAM)")
     keyring_file: str = setting("", "key ring JSON file (0600); default DATA_DIR/keys/keyring.json")
     keyring: str = setting("", "key ring as base64 JSON, instead of the file", secret=True)
     max_upload_bytes: int = setting(50 * 1024 * 1024, "largest PDF accepted (bytes)")
