@@ -22,20 +22,13 @@ and after; pdfsig: "Signature is Valid.").
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfError
-from pyhanko.sign.general import SigningError
-from pyhanko.sign.validation.dss import DocumentSecurityStore
-
-from vault.errors import ConfigurationError, InvalidPdf
 from vault.pdf.seal import Sealer
 from vault.service import Vault
 
@@ -73,40 +66,8 @@ class FileSealer:
         return self.sealer.seal(pdf)
 
     def seal_file(self, source: Path, out: Path) -> None:
-        """Seal ``source`` into ``out`` (created or truncated), streaming both files.
-
-        Same signature as :meth:`Sealer.seal` (same signer, reserve and DSS policy);
-        only the input and output are files instead of ``bytes``."""
-        native = getattr(self.sealer, "seal_file", None)
-        if callable(native):  # the PDF layer grew its own streaming API: prefer it
-            native(source, out)
-            return
-        asyncio.run(self._seal_file_async(source, out))
-
-    async def _seal_file_async(self, source: Path, out: Path) -> None:
-        # The Sealer's private pieces are read here rather than duplicated: the signer
-        # (key parsed once), the measured /Contents reserve and the DSS material.
-        # TODO(pdf owner): expose Sealer.seal_file(src, dst) and drop this.
-        s: Any = self.sealer
-        with source.open("rb") as inp, out.open("w+b") as output:
-            try:
-                writer = IncrementalPdfFileWriter(inp)
-            except (PdfError, ValueError, KeyError, IndexError) as exc:
-                raise InvalidPdf("the PDF cannot be sealed") from exc
-            if writer.prev.encrypted:
-                raise InvalidPdf("an encrypted PDF cannot be sealed")
-            if s._dss_is_current():
-                DocumentSecurityStore.supply_dss_in_writer(
-                    writer, None, certs=s._dss_certs, crls=s._crls
-                )
-            try:
-                await s._pdf_signer.async_sign_pdf(
-                    writer, bytes_reserved=s._bytes_reserved, output=output
-                )
-            except SigningError as exc:
-                raise ConfigurationError(f"sealing failed: {exc}") from exc
-            except (PdfError, ValueError, KeyError, IndexError) as exc:
-                raise InvalidPdf("the PDF cannot be sealed") from exc
+        """Seal ``source`` into ``out`` (created or truncated), streaming both files."""
+        self.sealer.seal_file(source, out)
 
 
 def build_sealer(vault: Vault) -> Sealer | None:
