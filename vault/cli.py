@@ -85,6 +85,9 @@ def serve(
 
     for k, v in overrides.items():
         os.environ["VAULT_" + k.upper()] = str(v)
+    # glibc gives every thread its own malloc arena; with the server's worker threads
+    # that multiplies retained memory. Two arenas keep the server's RSS flat.
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     sys.stdout.flush()
     # Replace this process with a fresh server: the CLI's own imports (every
     # sub-command's tooling) would otherwise stay resident in the serving process.
