@@ -50,6 +50,7 @@ from vault.errors import (
     InvalidInput,
     NotEligible,
     Unauthenticated,
+    VaultError,
 )
 from vault.ledger.entries import EntryType, subject_commitment
 from vault.ledger.sequencer import LedgerAppender
@@ -373,6 +374,79 @@ def reset_password(
             )
 
         return vault.sequencer.run(unit)
+
+
+class WrongPassword(VaultError):
+    """The current password typed to change it is not the account's (403, not 401: the
+    session itself is fine, and a client must not take it for an expired session)."""
+
+    code = "wrong_current_password"
+    status = 403
+    title = "The current password is not correct"
+
+
+def change_password(
+    vault: Vault,
+    principal: Principal,
+    current_password: str,
+    new_password: str,
+    *,
+    client: str | None = None,
+) -> None:
+    """Change the password of a signed-in applicant (issue 7: password change).
+
+    The current password is checked with Argon2id as at log-in, under the log-in
+    throttle of the account's AGDREF number: a stolen session is no better an oracle
+    for guessing the password than the log-in form, and both draw on one budget.
+    Every OTHER session of the account is revoked (a thief's included); the current
+    session is kept, since it has just proved the password again. Like
+    :func:`reset_password`, nothing goes to the ledger (a password is not evidence of
+    notification) and the rows hold no password, only its new hash.
+    """
+    if principal.kind != "applicant":
+        raise Forbidden()
+    check_password(new_password)
+    with vault.read() as s:
+        acc = s.get(Account, principal.id)
+    if acc is None or acc.status == "closed":
+        raise Unauthenticated()
+    account_id, agdref = acc.id, acc.agdref
+    with throttle.guarded(vault, agdref, client):
+        if acc.password_hash is None or not verify_password(acc.password_hash, current_password):
+            raise WrongPassword("the current password is not correct")
+    pw_hash = hash_password(new_password, argon2_params(vault))
+    keep = principal.session_digest
+
+    with vault.write() as s:
+        now = vault.clock.now()
+        others = update(Session).where(
+            Session.account_id == account_id, Session.revoked_at.is_(None)
+        )
+        if keep is not None:
+            others = others.where(Session.token_digest != keep)
+        s.execute(others.values(revoked_at=now))
+        s.execute(update(Account).where(Account.id == account_id).values(password_hash=pw_hash))
+
+
+LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+
+
+def set_language(vault: Vault, principal: Principal, language: str) -> bool:
+    """Save the applicant's language (pages and alerts). True if it changed."""
+    if principal.kind != "applicant":
+        raise Forbidden()
+    if not LANGUAGE_RE.fullmatch(language or ""):
+        raise InvalidInput(
+            "language must be a language code such as fr, en or ar", field="language"
+        )
+    with vault.write() as s:
+        acc = s.get(Account, principal.id)
+        if acc is None or acc.status == "closed":
+            raise Unauthenticated()
+        if acc.language == language:
+            return False
+        acc.language = language
+        return True
 
 
 def recover_key(vault: Vault, identifier: str, channel: str, *, client: str | None = None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio.to_thread
+import msgspec
 from litestar import Request, Response, get, post, put
 from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -26,6 +27,7 @@ from api.schemas import (
     ContactsOut,
     OptOutFormStored,
     OptOutRequested,
+    Password,
     ProApplicant,
     ProApplicantList,
     RecoverKey,
@@ -104,6 +106,37 @@ async def put_contacts(
         accounts.set_contacts, vault, principal, data.phone, data.email
     )
     return Response(ContactsOut(c.phone, c.email), headers=NO_STORE)
+
+
+class ChangePassword(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: Password
+    new_password: Password
+
+
+@post("/api/v1/me/password", opt=APPLICANT, status_code=204, tags=["applicant"])
+async def change_password(
+    request: Request[Any, Any, Any],
+    data: JSONBody[ChangePassword],
+    vault: VaultDep,
+    principal: PrincipalDep,
+) -> Response[None]:
+    """Change my password: the current one (Argon2id-checked, throttled like log-in),
+    then the new one (same rules as the first connection). This session stays valid;
+    every other session of the account is revoked.
+
+    Wrong current password: 403 ``wrong_current_password`` (not 401: the session is
+    fine). Weak new password: 400 ``invalid_input``, as at the first connection.
+    Too many wrong attempts: 429 ``too_many_requests``."""
+    await anyio.to_thread.run_sync(
+        lambda: accounts.change_password(
+            vault,
+            principal,
+            data.current_password,
+            data.new_password,
+            client=client_address(request),
+        )
+    )
+    return Response(None, status_code=204, headers=NO_STORE)
 
 
 @get("/api/v1/me/access-log", opt=APPLICANT, tags=["applicant"], sync_to_thread=True)
@@ -284,6 +317,7 @@ ROUTES = [
     recover_key,
     get_contacts,
     put_contacts,
+    change_password,
     my_access_log,
     notice,
     close_account,
