@@ -1,4 +1,5 @@
-"""Applicant pages: first connection, log-in, documents, opening a document, log-out."""
+"""Applicant pages: first connection, log-in, documents, opening a document, contacts,
+password change, access log, log-out."""
 
 from __future__ import annotations
 
@@ -388,6 +389,54 @@ async def contacts_submit(
     )
 
 
+@get("/password", opt=APPLICANT, include_in_schema=False)
+async def password_form(request: Request[Any, Any, Any], principal: PrincipalDep) -> Response[Any]:
+    p = await page(request, principal=principal)
+    changed = request.query_params.get("changed") == "1"
+    return p.render("change_password.html", errors=[], changed=changed)
+
+
+@post("/password", opt=APPLICANT, include_in_schema=False, status_code=303)
+async def password_submit(
+    request: Request[Any, Any, Any], vault: VaultDep, principal: PrincipalDep
+) -> Response[Any]:
+    """Change the password while signed in: the current one, then the new one twice.
+    This session stays open; the account's other sessions are closed."""
+    p = await page(request, principal=principal)
+    form = await form_of(request)
+    p.check_csrf(form)
+    current = str(form.get("current_password") or "")
+    password = str(form.get("password") or "")
+    confirm = str(form.get("password_confirm") or "")
+    errors: list[tuple[str, str]] = []
+    if not current:
+        errors.append(("current_password", p._("Enter your current password.")))
+    if len(password) < accounts.MIN_PASSWORD:
+        errors.append(("password", p._("Choose a password of at least 8 characters.")))
+    elif password != confirm:
+        errors.append(("password_confirm", p._("The two passwords are different.")))
+    if not errors:
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: accounts.change_password(
+                    vault, principal, current, password, client=_client(request)
+                )
+            )
+        except accounts.WrongPassword:
+            errors.append(("current_password", p._("Your current password is not correct.")))
+        except InvalidInput:
+            errors.append(
+                ("password", p._("This password is too common or too long. Choose another one."))
+            )
+        except TooManyRequests:
+            errors.append(
+                ("current_password", p._("Too many attempts. Wait a few minutes and try again."))
+            )
+        else:
+            return p.redirect("/password?changed=1")
+    return p.render("change_password.html", status=400, errors=errors, changed=False)
+
+
 ACCESS_ACTIONS = {
     "documents.list": N_("Looked at the list of documents"),
     "document.download": N_("Opened a document"),
@@ -398,6 +447,8 @@ ACCESS_ACTIONS = {
     "account.notice": N_("Printed the connection notice"),
     "court.decisions": N_("Court look-up of the decisions"),
     "court.decision": N_("Court look-up of a decision"),
+    "legal.lookup": N_("Look-up of the file by the legal department"),
+    "legal.document": N_("Look-up of a document by the legal department"),
 }
 ROLE_NAMES = {
     "applicant": N_("You"),
@@ -440,6 +491,8 @@ ROUTES: list[Any] = [
     recover_submit,
     contacts_form,
     contacts_submit,
+    password_form,
+    password_submit,
     access_log,
     home,
     first_connection_form,

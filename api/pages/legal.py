@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio.to_thread
 from litestar import Request, Response, get, post
@@ -17,27 +18,54 @@ from api.pages.web import form_of, page, page_opt
 from api.security import PrincipalDep, VaultDep
 from vault import court, proof
 from vault.errors import PayloadTooLarge
+from vault.notification import APPEAL_CAVEAT_EN, APPEAL_CAVEAT_FR
 
 COURT = page_opt("court")
+LOOKUP = page_opt(*court.LOOKUP_ROLES)
 LEGAL_AND_COURT = page_opt(*proof.PROOF_ROLES)
 #: A proof file holds two PDFs and small JSON/PEM files.
 MAX_PROOF_FILE = 2
+#: Longest OFPRA number accepted (the column and the API's bound).
+MAX_OFPRA_NUMBER = 32
 
 
-@get("/court/decisions", opt=COURT, include_in_schema=False)
-async def decisions(
+@get("/legal/lookup", opt=LOOKUP, include_in_schema=False)
+async def lookup(
     request: Request[Any, Any, Any], vault: VaultDep, principal: PrincipalDep
 ) -> Response[Any]:
+    """Look-up by OFPRA number: the documents of the file within the caller's remit
+    (court: decisions; legal: every document), their dates and a proof export each."""
     p = await page(request, principal=principal)
     number = (request.query_params.get("ofpra_number") or "").strip()
     errors: list[tuple[str, str]] = []
     result = None
     if "ofpra_number" in request.query_params:
-        if not number or len(number) > 32:
+        if not number or len(number) > MAX_OFPRA_NUMBER:
             errors.append(("ofpra_number", p._("Enter an OFPRA number.")))
         else:
-            result = await anyio.to_thread.run_sync(court.decisions, vault, principal, number)
-    return p.render("court_decisions.html", errors=errors, number=number, result=result)
+            result = await anyio.to_thread.run_sync(court.lookup, vault, principal, number)
+    status = 400 if errors else 200
+    # The vault's wording of the appeal caveat (vault/notification.py): French, the
+    # legal reference, unless the reader reads English.
+    en = p.lang.code == "en"
+    return p.render(
+        "legal_lookup.html",
+        status=status,
+        errors=errors,
+        number=number,
+        result=result,
+        caveat=APPEAL_CAVEAT_EN if en else APPEAL_CAVEAT_FR,
+        caveat_lang="en" if en else "fr",
+    )
+
+
+@get("/court/decisions", opt=COURT, include_in_schema=False)
+async def decisions(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The court's former address of the look-up (bookmarks): same page, same query."""
+    p = await page(request)
+    query = urlencode({"ofpra_number": request.query_params.get("ofpra_number") or ""})
+    target = "/legal/lookup" + ("?" + query if "ofpra_number" in request.query_params else "")
+    return p.redirect(target)
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
@@ -105,4 +133,4 @@ async def verify_submit(
     return p.render("legal_verify.html", errors=[], report=report, filename=upload.filename)
 
 
-ROUTES: list[Any] = [decisions, proof_export, verify_form, verify_submit]
+ROUTES: list[Any] = [lookup, decisions, proof_export, verify_form, verify_submit]

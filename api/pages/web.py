@@ -39,6 +39,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from api import i18n
 from api.pages import staff_sessions
 from api.security import SESSION_COOKIE, resolve_principal
+from vault import accounts
 from vault.db.models import Account
 from vault.errors import Forbidden, NotFound, Unauthenticated, VaultError
 from vault.principal import Principal
@@ -228,9 +229,18 @@ async def optional_principal(request: Request[Any, Any, Any]) -> Principal | Non
 
 
 async def page(request: Request[Any, Any, Any], *, principal: Principal | None = None) -> Page:
-    """Build the page context. Language: an explicit ``?lang=`` on this request, then a
-    switch made during this applicant session, then the applicant's saved preference,
-    then the ``vault_lang`` cookie (the switcher), then Accept-Language, then French."""
+    """Build the page context.
+
+    Language (issue 7): the applicant's saved preference, then an explicit choice, then
+    Accept-Language, then French. A signed-in applicant's explicit choice (``?lang=``,
+    the switcher) is saved as their preference (``accounts.set_language``), so it holds
+    on every device and in their alerts. Before sign-in, the explicit choice is this
+    request's ``?lang=`` or the ``vault_lang`` cookie the switcher sets. A shared
+    phone's old choice thus never overrides the saved preference of the next applicant.
+
+    The switcher is a link (no JavaScript), so saving happens on a GET: the session
+    cookie is SameSite=Strict, so a cross-site link arrives without it and saves nothing.
+    """
     vault = _vault(request)
     if principal is None:
         principal = await optional_principal(request)
@@ -240,21 +250,19 @@ async def page(request: Request[Any, Any, Any], *, principal: Principal | None =
     if new_csrf:
         csrf_key = secrets.token_urlsafe(32)
     explicit = i18n.normalize(request.query_params.get("lang"))
-    session = request.cookies.get(SESSION_COOKIE) or ""
-    tag = hashlib.sha256(session.encode()).hexdigest()[:16] if session else ""
-    chosen, _, chosen_tag = (request.cookies.get(LANG_COOKIE) or "").partition(":")
-    chosen_code = i18n.normalize(chosen)
-    code = explicit
-    if code is None and chosen_code and tag and chosen_tag == tag:
-        # Switched language during this applicant session: that choice holds.
-        code = chosen_code
-    if code is None and principal is not None and principal.kind == "applicant":
-        code = i18n.normalize(
-            await anyio.to_thread.run_sync(_account_language, vault, principal.id)
-        )
+    code: str | None = None
+    if principal is not None and principal.kind == "applicant":
+        if explicit:
+            await anyio.to_thread.run_sync(accounts.set_language, vault, principal, explicit)
+            code = explicit
+        else:
+            code = i18n.normalize(
+                await anyio.to_thread.run_sync(_account_language, vault, principal.id)
+            )
     code = (
         code
-        or chosen_code
+        or explicit
+        or i18n.normalize((request.cookies.get(LANG_COOKIE) or "").partition(":")[0])
         or i18n.from_accept_language(request.headers.get("accept-language"))
         or i18n.DEFAULT_LANGUAGE
     )
@@ -262,10 +270,7 @@ async def page(request: Request[Any, Any, Any], *, principal: Principal | None =
     if new_csrf:
         p.cookie(CSRF_COOKIE, csrf_key)
     if explicit:
-        # Tagged with the session (a digest, not the token) when signed in, so the
-        # choice outranks the saved preference for this session only.
-        value = f"{explicit}:{tag}" if tag and principal is not None else explicit
-        p.cookie(LANG_COOKIE, value, max_age=365 * 24 * 3600)
+        p.cookie(LANG_COOKIE, explicit, max_age=365 * 24 * 3600)
     return p
 
 
