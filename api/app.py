@@ -17,6 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from api import problems
+from api.metrics import request_metrics
 from api.security import provide_principal, provide_vault, role_guard
 from vault.config import Settings, load_settings
 from vault.errors import VaultError
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, vault: Vault | None = None) -> 
             "vault": Provide(provide_vault, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
+        middleware=[request_metrics],
         exception_handlers={
             VaultError: problems.on_vault_error,
             ValidationException: problems.on_validation,

@@ -54,6 +54,9 @@ class Settings:
     checkpoint_interval_seconds: float = setting(1.0, "checkpoint at least this often if grown")
     checkpoint_every_entries: int = setting(1000, "checkpoint after this many new entries")
     sequencer_max_batch: int = setting(512, "most units in one group commit")
+    db_statement_timeout_ms: int = setting(
+        15000, "PostgreSQL statement/lock-wait timeout (ms): beyond it, 503; 0 = none"
+    )
     session_idle_seconds: int = setting(1800, "applicant session idle timeout")
     session_absolute_seconds: int = setting(12 * 3600, "applicant session absolute lifetime")
     staff_token_days: int = setting(90, "staff token lifetime (days)")

@@ -159,7 +159,9 @@ def open_vault(
     if embedded:
         prepare_data_dir(settings)
     url = settings.effective_database_url
-    write_engine = make_engine(url, immediate=True)
+    write_engine = make_engine(
+        url, immediate=True, statement_timeout_ms=settings.db_statement_timeout_ms
+    )
     read_engine = make_engine(url, immediate=False) if url.startswith("sqlite") else write_engine
     if migrate if migrate is not None else embedded:
         upgrade(write_engine)

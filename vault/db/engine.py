@@ -11,14 +11,47 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
+
+#: Database failures turned into DatabaseUnavailable, by kind (exposed on /metrics):
+#: ``timeout`` (statement_timeout / lock wait cancelled by the server), ``pool_timeout``
+#: (no connection free within the pool timeout), ``disconnect``, ``operational``.
+UNAVAILABLE_COUNTS: dict[str, int] = {}
 
 
-def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
+def _count(kind: str) -> None:
+    UNAVAILABLE_COUNTS[kind] = UNAVAILABLE_COUNTS.get(kind, 0) + 1
+
+
+class _BoundedPool(QueuePool):
+    """A pool whose exhaustion is a 503, not a 500: a checkout that waited the whole
+    pool timeout (every connection busy on a slow server) raises DatabaseUnavailable."""
+
+    def _do_get(self) -> Any:
+        try:
+            return super()._do_get()
+        except sa_exc.TimeoutError as exc:
+            from vault.errors import DatabaseUnavailable
+
+            _count("pool_timeout")
+            raise DatabaseUnavailable("the database is too slow to answer") from exc
+
+
+def make_engine(
+    url: str,
+    *,
+    immediate: bool = True,
+    statement_timeout_ms: int = 0,
+    **kwargs: Any,
+) -> Engine:
     """Create an engine. On SQLite, ``immediate`` makes every transaction take the write
     lock at BEGIN (use it for writers); readers use a deferred engine so WAL keeps them
-    concurrent with the writer."""
+    concurrent with the writer. ``statement_timeout_ms`` (PostgreSQL only, 0 = none) makes
+    the server cancel any statement, lock waits included, that runs longer: a slow or
+    blocked database answers 503 instead of holding the request."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         engine = create_engine(
@@ -53,13 +86,19 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
     # default is to wait for the OS); pool_pre_ping replaces connections a restarted
     # server closed, so the service recovers by itself (issue 8, item 2).
     connect_args = {"connect_timeout": 5, **kwargs.pop("connect_args", {})}
+    if statement_timeout_ms > 0:
+        # Set at connection start-up (libpq options): no extra round trip per checkout.
+        # Every statement, the pool's pre-ping and lock waits included, is bounded.
+        opts = f"-c statement_timeout={int(statement_timeout_ms)}"
+        connect_args["options"] = (connect_args.get("options", "") + " " + opts).strip()
+    pool_args: dict[str, Any] = {"pool_size": 16, "max_overflow": 32, "pool_timeout": 10}
+    pool_args.update({k: kwargs.pop(k) for k in list(pool_args) if k in kwargs})
     engine = create_engine(
         url,
-        pool_size=16,
-        max_overflow=32,
+        poolclass=_BoundedPool,
         pool_pre_ping=True,
-        pool_timeout=10,
         connect_args=connect_args,
+        **pool_args,
         **kwargs,
     )
 
@@ -74,10 +113,16 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
         from vault.errors import DatabaseUnavailable
 
         orig = ctx.original_exception
+        if isinstance(orig, psycopg.errors.QueryCanceled):
+            # statement_timeout (or an operator's pg_cancel_backend): the database is
+            # too slow or blocked; nothing of the transaction is kept.
+            _count("timeout")
+            raise DatabaseUnavailable("the database is too slow to answer") from orig
         if ctx.is_disconnect or (
             isinstance(orig, psycopg.OperationalError)
             and not isinstance(orig, psycopg.errors.TransactionRollback)
         ):
+            _count("disconnect" if ctx.is_disconnect else "operational")
             raise DatabaseUnavailable("the database is unavailable") from orig
 
     return engine
