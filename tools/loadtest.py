@@ -103,8 +103,14 @@ def make_pdf(size: int, text: str = "Convocation (load test)") -> bytes:
 # --- deployment ---------------------------------------------------------------------------
 @contextmanager
 def deployment(args: argparse.Namespace, work: Path) -> Iterator[dict[str, str]]:
-    """Environment of a fresh deployment of the chosen profile (torn down on exit)."""
-    data = work / "data"
+    """Environment of a deployment of the chosen profile.
+
+    Fresh and torn down on exit by default. With ``--data-dir`` it is persistent: the
+    folder keeps the data (embedded) or the key ring, PKI, seal and the names of the
+    database and bucket (production, ``loadtest-deployment.json``), so a bulk-seeded
+    deployment is built once and measured many times; ``--teardown`` removes it."""
+    persistent = bool(args.data_dir)
+    data = Path(args.data_dir).absolute() if persistent else work / "data"
     env = {
         k: v
         for k, v in os.environ.items()
@@ -118,6 +124,7 @@ def deployment(args: argparse.Namespace, work: Path) -> Iterator[dict[str, str]]
     )
     if args.profile == "embedded":
         env["VAULT_PROFILE"] = "embedded"
+        data.mkdir(parents=True, exist_ok=True, mode=0o700)
         yield env
         return
     sys.path.insert(0, str(ROOT))
@@ -128,37 +135,36 @@ def deployment(args: argparse.Namespace, work: Path) -> Iterator[dict[str, str]]
     from vault.clock import SystemClock
     from vault.crypto.keys import KeyRing
     from vault.pdf.pki import load_or_create_test_pki
-    from vault.storage import blob_store_from_settings
 
-    data.mkdir(parents=True, mode=0o700)
-    pki = load_or_create_test_pki(data / "pki", datetime.now(UTC))
-    seal = data / "seal.p12"
-    seal.write_bytes(
-        pkcs12.serialize_key_and_certificates(
-            b"seal (load test)",
-            pki.seal_key,
-            pki.seal_cert,
-            list(pki.chain),
-            BestAvailableEncryption(b"lt"),
-        )
-    )
-    seal.chmod(0o600)
-    KeyRing.generate(data / "keyring.json")
-    name = "vault_lt_" + uuid.uuid4().hex[:8]
+    state_file = data / "loadtest-deployment.json"
     admin = args.pg_url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    bucket = "lt-" + uuid.uuid4().hex[:12]
-    store: Any = blob_store_from_settings(
-        "s3",
-        endpoint=env["VAULT_S3_ENDPOINT"],
-        access_key=env["VAULT_S3_ACCESS_KEY"],
-        secret_key=env["VAULT_S3_SECRET_KEY"],
-        bucket=bucket,
-        region=env.get("VAULT_S3_REGION", "us-east-1"),
-        secure=env.get("VAULT_S3_SECURE", "true").lower() in ("1", "true", "yes"),
-    )
-    store.ensure_bucket()
+    if state_file.exists():
+        state = json.loads(state_file.read_text())
+        name, bucket = state["database"], state["bucket"]
+        pki = load_or_create_test_pki(data / "pki", datetime.now(UTC))
+        seal = data / "seal.p12"
+    else:
+        data.mkdir(parents=True, mode=0o700, exist_ok=True)
+        pki = load_or_create_test_pki(data / "pki", datetime.now(UTC))
+        seal = data / "seal.p12"
+        seal.write_bytes(
+            pkcs12.serialize_key_and_certificates(
+                b"seal (load test)",
+                pki.seal_key,
+                pki.seal_cert,
+                list(pki.chain),
+                BestAvailableEncryption(b"lt"),
+            )
+        )
+        seal.chmod(0o600)
+        KeyRing.generate(data / "keyring.json")
+        name = "vault_lt_" + uuid.uuid4().hex[:8]
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        bucket = "lt-" + uuid.uuid4().hex[:12]
+        s3_store(env, bucket).ensure_bucket()
+        if persistent:
+            state_file.write_text(json.dumps({"database": name, "bucket": bucket}))
     try:
         with tsa_server(pki, SystemClock()) as tsa_url:
             env.update(
@@ -178,13 +184,120 @@ def deployment(args: argparse.Namespace, work: Path) -> Iterator[dict[str, str]]
             run_cli(env, "migrate")
             yield env
     finally:
-        if not args.keep:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            client = store._client
-            for obj in client.list_objects(bucket, recursive=True):
-                client.remove_object(bucket, obj.object_name)
-            client.remove_bucket(bucket)
+        if not args.keep and not persistent:
+            drop_production(env, admin, name, bucket)
+
+
+def s3_store(env: dict[str, str], bucket: str) -> Any:
+    from vault.storage import blob_store_from_settings
+
+    return blob_store_from_settings(
+        "s3",
+        endpoint=env["VAULT_S3_ENDPOINT"],
+        access_key=env["VAULT_S3_ACCESS_KEY"],
+        secret_key=env["VAULT_S3_SECRET_KEY"],
+        bucket=bucket,
+        region=env.get("VAULT_S3_REGION", "us-east-1"),
+        secure=env.get("VAULT_S3_SECURE", "true").lower() in ("1", "true", "yes"),
+    )
+
+
+def drop_production(env: dict[str, str], admin: str, name: str, bucket: str) -> None:
+    """Drop the load test's own database and bucket (objects removed in bulk)."""
+    import psycopg
+    from minio.deleteobjects import DeleteObject
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    client = s3_store(env, bucket)._client
+    if not client.bucket_exists(bucket):
+        return
+    names = (DeleteObject(o.object_name) for o in client.list_objects(bucket, recursive=True))
+    for err in client.remove_objects(bucket, names):
+        print("S3 delete error:", err, file=sys.stderr)
+    client.remove_bucket(bucket)
+
+
+def teardown(args: argparse.Namespace) -> None:
+    """Remove a persistent deployment made with ``--data-dir`` (database, bucket, folder)."""
+    data = Path(args.data_dir).absolute()
+    state_file = data / "loadtest-deployment.json"
+    if state_file.exists():
+        state = json.loads(state_file.read_text())
+        drop_production(dict(os.environ), args.pg_url, state["database"], state["bucket"])
+    shutil.rmtree(data, ignore_errors=True)
+    print(f"removed {data}")
+
+
+def bulk_seed(env: dict[str, str], args: argparse.Namespace, data: Path) -> dict[str, Any]:
+    """``ofpra-vault seed`` before the server starts (growth test), once per data dir;
+    then, with ``--verify``, a timed ``ledger verify`` of the seeded log."""
+    marker = data / "loadtest-seed.json"
+    want = {"documents": args.seed_documents, "entries": args.seed_entries}
+    if marker.exists():
+        done = json.loads(marker.read_text())
+        if {k: done.get(k) for k in want} == want or not args.seed_documents:
+            print(f"reusing the bulk-seeded deployment in {data}: {done}", flush=True)
+            return dict(done)
+        raise SystemExit(f"{data} was seeded with {done}, not {want}: use another --data-dir")
+    if not args.seed_documents:
+        return {}
+    print(f"bulk seeding {want} ...", flush=True)
+    t0 = time.monotonic()
+    argv = ["seed", "--documents", str(args.seed_documents), "--entries", str(args.seed_entries)]
+    report = run_cli(env, *argv, "--batch", str(args.seed_batch), "--json")
+    if not isinstance(report, dict):
+        raise SystemExit(f"seed failed: {report}")
+    report |= want | {"wall_seconds": round(time.monotonic() - t0, 1)}
+    print(f"bulk seed: {report}", flush=True)
+    if args.verify:
+        report["verify_after_seed"] = timed_verify(env)
+        print(f"ledger verify after seed: {report['verify_after_seed']}", flush=True)
+    marker.write_text(json.dumps(report))
+    return report
+
+
+def timed_verify(env: dict[str, str]) -> dict[str, Any]:
+    argv = ["ledger", "verify", "--json", "--tiles"]
+    if "LOADTEST_TRUST_ROOT" in env:
+        argv += ["--trust-root", env["LOADTEST_TRUST_ROOT"]]
+    t0 = time.monotonic()
+    verdict = run_cli(env, *argv)
+    seconds = round(time.monotonic() - t0, 1)
+    if not isinstance(verdict, dict):
+        return {"seconds": seconds, "output": str(verdict)[:400]}
+    keep = ("ok", "entries", "failure", "tiles_verified", "checkpoints")
+    return {"seconds": seconds} | {k: verdict[k] for k in keep if k in verdict}
+
+
+def db_facts(env: dict[str, str], n: int) -> tuple[int, list[str]]:
+    """The committed ledger size, and ``n`` bulk-seeded document ids picked at random
+    across the whole log (their POSTED entries lie anywhere in it): proofs of old
+    documents, not only of the run's new ones."""
+    code = (
+        "import json,sys\n"
+        "from sqlalchemy import text\n"
+        "from vault.config import load_settings\n"
+        "from vault.ledger.store import current_size\n"
+        "from vault.service import open_vault\n"
+        "v = open_vault(load_settings())\n"
+        "with v.read() as s:\n"
+        "    ids = s.execute(text(\"SELECT id FROM documents WHERE posted_by = 'seed' \"\n"
+        "        \"ORDER BY random() LIMIT :n\"), {'n': int(sys.argv[1])}).scalars().all()\n"
+        "    size = current_size(s)\n"
+        "v.close()\n"
+        "print(json.dumps([size, list(ids)]))\n"
+    )
+    proc = subprocess.run(
+        [str(BIN / "python"), "-c", code, str(n)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    size, ids = json.loads(proc.stdout.strip().splitlines()[-1])
+    return int(size), list(ids)
 
 
 def run_cli(env: dict[str, str], *argv: str) -> Any:
@@ -236,7 +349,9 @@ def server(env: dict[str, str], workers: int, work: Path) -> Iterator[str]:
 
 
 # --- seeding ------------------------------------------------------------------------------
-def seed(base: str, env: dict[str, str], args: argparse.Namespace, work: Path) -> Path:
+def seed(
+    base: str, env: dict[str, str], args: argparse.Namespace, work: Path, old_docs: list[str]
+) -> Path:
     t0 = time.monotonic()
     agent = run_cli(env, "staff", "create", "--role", "agent", "--name", "lt agent", "--json")
     legal = run_cli(env, "staff", "create", "--role", "legal", "--name", "lt legal", "--json")
@@ -320,7 +435,7 @@ def seed(base: str, env: dict[str, str], args: argparse.Namespace, work: Path) -
                 "legal": legal["token"],
                 "applicants": applicants,
                 "first_open": first_open,
-                "proof_docs": proof_docs,
+                "proof_docs": proof_docs + old_docs,
                 "pdf_100k": str(pdf_100k),
             }
         )
@@ -328,7 +443,8 @@ def seed(base: str, env: dict[str, str], args: argparse.Namespace, work: Path) -
     print(
         f"seeded {len(applicants)} applicants in {t1 - t0:.1f} s, "
         f"{len(first_open)} x 1 MB documents in {t2 - t1:.1f} s "
-        f"({len(first_open) / max(t2 - t1, 1e-9):.1f}/s), {len(proof_docs)} opened small ones",
+        f"({len(first_open) / max(t2 - t1, 1e-9):.1f}/s), {len(proof_docs)} opened small ones"
+        f" (+ {len(old_docs)} bulk-seeded ones for proofs)",
         flush=True,
     )
     return out
@@ -420,6 +536,82 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         )
 
 
+def markdown(rows: list[dict[str, Any]], title: str) -> str:
+    out = [
+        f"### {title}",
+        "",
+        "| scenario | endpoint | offered | achieved | p50 ms | p95 ms | p99 ms | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        offered = "closed" if r["offered_rps"] is None else f"{r['offered_rps']:.0f}/s"
+        out.append(
+            f"| {r['scenario']} | {r['endpoint']} | {offered} | {r['achieved_rps']:.1f}/s "
+            f"| {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} "
+            f"| {r['error_rate']:.1%} |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def compare(paths: list[str]) -> str:
+    """Side-by-side markdown of several ``--out`` files (same scenarios), with the
+    change of the last one against the first (throughput and p50/p99)."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    labels = [r.get("label") or Path(p).stem for r, p in zip(runs, paths, strict=True)]
+    keys = [(r["scenario"], r["endpoint"]) for r in runs[0]["rows"]]
+    head = "| scenario | endpoint | offered |"
+    sep = "|---|---|---:|"
+    for lab in labels:
+        head += f" {lab}: achieved | p50 | p95 | p99 | err |"
+        sep += "---:|---:|---:|---:|---:|"
+    head += " Δ achieved | Δ p50 | Δ p99 |"
+    sep += "---:|---:|---:|"
+    out = [head, sep]
+    for key in keys:
+        found = [
+            next((x for x in r["rows"] if (x["scenario"], x["endpoint"]) == key), None)
+            for r in runs
+        ]
+        first = found[0]
+        assert first is not None
+        offered = "closed" if first["offered_rps"] is None else f"{first['offered_rps']:.0f}/s"
+        line = f"| {key[0]} | {key[1]} | {offered} |"
+        for x in found:
+            if x is None:
+                line += " - | - | - | - | - |"
+            else:
+                line += (
+                    f" {x['achieved_rps']:.1f}/s | {x['p50_ms']:.0f} | {x['p95_ms']:.0f} "
+                    f"| {x['p99_ms']:.0f} | {x['error_rate']:.1%} |"
+                )
+        last = found[-1]
+
+        def pct(a: float, b: float) -> str:
+            return f"{(b - a) / a:+.0%}" if a else "-"
+
+        if last is None:
+            line += " - | - | - |"
+        else:
+            line += (
+                f" {pct(first['achieved_rps'], last['achieved_rps'])} "
+                f"| {pct(first['p50_ms'], last['p50_ms'])} "
+                f"| {pct(first['p99_ms'], last['p99_ms'])} |"
+            )
+        out.append(line)
+    notes = []
+    for lab, r in zip(labels, runs, strict=True):
+        notes.append(
+            f"- {lab}: {r.get('profile', '?')} profile, {r.get('workers', '?')} worker(s), "
+            f"ledger {r.get('ledger_size_before', '?')} entries before the run, "
+            f"load average {r.get('load_avg', '?')}, at {r.get('finished_at', '?')}"
+        )
+        if r.get("bulk_seed"):
+            notes.append(f"  - bulk seed: {json.dumps(r['bulk_seed'])}")
+        if r.get("ledger_verify"):
+            notes.append(f"  - ledger verify after the run: {json.dumps(r['ledger_verify'])[:300]}")
+    return "\n".join(out) + "\n\n" + "\n".join(notes) + "\n"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--profile", choices=("embedded", "production"), default="embedded")
@@ -446,6 +638,40 @@ def main() -> None:
     p.add_argument("--pg-url", default=os.environ.get("VAULT_TEST_PG_URL", ""))
     p.add_argument("--workdir", default="/tmp/ofpra-vault-loadtest")  # noqa: S108
     p.add_argument(
+        "--data-dir",
+        default="",
+        help="persistent deployment folder (growth test): built once, reused by later "
+        "runs, never dropped; see --teardown",
+    )
+    p.add_argument(
+        "--seed-documents",
+        type=int,
+        default=0,
+        help="bulk-seed this many documents (ofpra-vault seed, not HTTP) before serving; "
+        "once per --data-dir",
+    )
+    p.add_argument("--seed-entries", type=int, default=0, help="... and this many entries")
+    p.add_argument("--seed-batch", type=int, default=5000, help="documents per seed transaction")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="timed `ledger verify --tiles` after the bulk seed and after the run "
+        "(always after a production run)",
+    )
+    p.add_argument(
+        "--seed-only", action="store_true", help="build and bulk-seed --data-dir, then stop"
+    )
+    p.add_argument("--teardown", action="store_true", help="remove the --data-dir deployment")
+    p.add_argument("--label", default="", help="name of this run in --compare tables")
+    p.add_argument("--md", default="", help="append the result table (markdown) to this file")
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        default=[],
+        metavar="OUT_JSON",
+        help="print a side-by-side markdown table of earlier --out files and exit",
+    )
+    p.add_argument(
         "--no-seal",
         action="store_true",
         help="production: no VAULT_SEAL_PKCS12_FILE (posted PDFs unsealed, no PAdES cost); "
@@ -454,18 +680,35 @@ def main() -> None:
     p.add_argument("--keep", action="store_true", help="keep the database and bucket")
     p.add_argument("--out", default="", help="write the rows as JSON here")
     args = p.parse_args()
-    args.open_duration = args.open_duration or args.duration
-    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    if args.compare:
+        table = compare(args.compare)
+        print(table)
+        if args.md:
+            with open(args.md, "a") as f:
+                f.write(table + "\n")
+        return
     if args.profile == "production" and not args.pg_url:
         raise SystemExit("--pg-url (or VAULT_TEST_PG_URL) is required for production")
+    if args.teardown:
+        if not args.data_dir:
+            raise SystemExit("--teardown needs --data-dir")
+        teardown(args)
+        return
+    args.open_duration = args.open_duration or args.duration
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     work = Path(args.workdir) / f"{args.profile}-w{args.workers}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     rows: list[dict[str, Any]] = []
     with ExitStack() as stack:
         env = stack.enter_context(deployment(args, work))
+        seeded = bulk_seed(env, args, Path(env["VAULT_DATA_DIR"]))
+        size_before, old_docs = db_facts(env, 20 if seeded else 0)
+        print(f"ledger size before the HTTP seeding: {size_before}", flush=True)
+        if args.seed_only:
+            return
         base = stack.enter_context(server(env, args.workers, work))
-        seed_file = seed(base, env, args, work)
+        seed_file = seed(base, env, args, work, old_docs)
         for name in args.scenarios:
             rate = getattr(args, f"rate_{name}")
             seconds = args.open_duration if name == "open" else args.duration
@@ -476,20 +719,43 @@ def main() -> None:
                 res = run_scenario(base, seed_file, name, rate, args.duration, work, True)
                 rows += res["rows"]
                 print_table(res["rows"])
+        size_after, _ = db_facts(env, 0)
         verdict = None
-        if args.profile == "production":
-            argv = ["ledger", "verify", "--json", "--trust-root", env["LOADTEST_TRUST_ROOT"]]
-            verdict = run_cli(env, *argv)
+        if args.profile == "production" or args.verify:
+            verdict = timed_verify(env)  # no gaps after concurrent workers
+    load = os.getloadavg()
     print(
         f"\n{args.profile} profile, {args.workers} worker(s), {args.duration} s per run, "
-        f"{os.cpu_count()} cores shared by Locust and the server; "
-        f"load average now {os.getloadavg()}"
+        f"{os.cpu_count()} cores shared by Locust and the server; ledger {size_before} -> "
+        f"{size_after} entries; load average now {load}"
     )
     print_table(rows)
     if verdict is not None:
         print("ledger verify:", json.dumps(verdict)[:400])
+    result = {
+        "label": args.label,
+        "profile": args.profile,
+        "workers": args.workers,
+        "duration": args.duration,
+        "ledger_size_before": size_before,
+        "ledger_size_after": size_after,
+        "bulk_seed": seeded,
+        "load_avg": [round(x, 2) for x in load],
+        "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "rows": rows,
+        "ledger_verify": verdict,
+    }
     if args.out:
-        Path(args.out).write_text(json.dumps({"rows": rows, "ledger_verify": verdict}, indent=1))
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    if args.md:
+        title = (
+            f"{args.label or 'load test'}: {args.profile}, {args.workers} worker(s), ledger "
+            f"{size_before} entries, {result['finished_at']}, load avg {result['load_avg']}"
+        )
+        with open(args.md, "a") as f:
+            f.write(markdown(rows, title) + "\n")
+            if verdict is not None:
+                f.write(f"ledger verify: `{json.dumps(verdict)[:300]}`\n\n")
 
 
 if __name__ == "__main__":
