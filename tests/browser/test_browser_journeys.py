@@ -14,6 +14,7 @@ from tests.browser.helpers import check_page, go, path_of
 from tests.conftest import make_pdf
 
 PASSWORD = "une phrase de passe assez longue"
+NEW_PASSWORD = "un autre mot de passe bien long"
 
 
 def _agdref() -> str:
@@ -121,17 +122,40 @@ def test_applicant_journey(server: Server, phone: Any, artifacts: Path, language
     assert "/documents" not in page.locator("main").inner_text()
     check_page(page, artifacts, f"{shot}-08-access-log")
 
+    # Password change from the menu: a wrong current password first, then the right one.
+    go(page, ".main-nav a[href='/password']")
+    assert path_of(page) == "/password"
+    assert page.locator(".main-nav a[href='/password']").get_attribute("aria-current") == "page"
+    check_page(page, artifacts, f"{shot}-09-password")
+    page.fill("#current_password", "not my password")
+    page.fill("#password", NEW_PASSWORD)
+    page.fill("#password_confirm", NEW_PASSWORD)
+    go(page, "main button[type=submit]")
+    assert page.locator(".error-summary a[href='#current_password']").count() == 1
+    assert page.locator("#current_password").get_attribute("aria-invalid") == "true"
+    check_page(page, artifacts, f"{shot}-10-password-error")
+    page.fill("#current_password", PASSWORD)
+    page.fill("#password", NEW_PASSWORD)
+    page.fill("#password_confirm", NEW_PASSWORD)
+    go(page, "main button[type=submit]")
+    assert page.locator(".success").is_visible()  # still signed in on this phone
+    check_page(page, artifacts, f"{shot}-11-password-changed")
+
     go(page, ".main-nav button[type=submit]")
     assert path_of(page) == "/login"
-    check_page(page, artifacts, f"{shot}-09-login")
+    check_page(page, artifacts, f"{shot}-12-login")
     page.goto(f"{server.url}/documents")
     assert path_of(page) == "/login"  # logged out: the list is no longer reachable
 
-    # Logging in again with the password chosen at the first connection.
+    # The old password no longer opens the account; the new one does.
     page.fill("#identifier", acc["agdref"])
     page.fill("#password", PASSWORD)
     go(page, "main button[type=submit]")
+    assert path_of(page) == "/login"
+    page.fill("#password", NEW_PASSWORD)
+    go(page, "main button[type=submit]")
     assert path_of(page) == "/documents"
+    assert page.locator("html").get_attribute("lang") == language
 
 
 def test_agent_creates_account_and_posts_document(
@@ -195,12 +219,66 @@ def test_agent_creates_account_and_posts_document(
         assert ap.locator("html").get_attribute("dir") == "rtl"
         assert ap.locator("html").get_attribute("lang") == "ar"
         check_page(ap, artifacts, "applicant-ar-documents")
-        # Switching language while signed in holds for the session, over the saved one.
+        # Switching language while signed in saves it: a fresh phone, which asks for
+        # English, signs in and gets French (the saved preference comes first).
         go(ap, ".lang-switch a[lang='fr']")
         go(ap, ".main-nav a[href='/contacts']")
         assert ap.locator("html").get_attribute("lang") == "fr"
     finally:
         applicant.close()
+    other = phone.browser.new_context(viewport={"width": 360, "height": 740}, locale="en-GB")
+    try:
+        ap = other.new_page()
+        ap.goto(f"{server.url}/login")
+        assert ap.locator("html").get_attribute("lang") == "en"
+        ap.fill("#identifier", agdref)
+        ap.fill("#password", PASSWORD)
+        go(ap, "main button[type=submit]")
+        assert path_of(ap) == "/documents"
+        assert ap.locator("html").get_attribute("lang") == "fr"
+    finally:
+        other.close()
+
+
+def test_language_switch_is_saved_and_arabic_follows_to_a_fresh_phone(
+    server: Server, phone: Any, artifacts: Path
+) -> None:
+    """Switch to Arabic once signed in, log out, log in from another phone whose browser
+    asks for French: every page is Arabic, right to left (the saved preference)."""
+    acc = _account_with_document(server, "fr")
+    page = phone.new_page()
+    page.goto(f"{server.url}/first-connection")
+    page.fill("#agdref", acc["agdref"])
+    page.fill("#connection_key", acc["connection_key"])
+    page.fill("#password", PASSWORD)
+    page.fill("#password_confirm", PASSWORD)
+    go(page, "main button[type=submit]")
+    assert page.locator("html").get_attribute("lang") == "fr"
+    go(page, ".lang-switch a[lang='ar']")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    go(page, ".main-nav button[type=submit]")
+    fresh = phone.browser.new_context(
+        viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True, locale="fr-FR"
+    )
+    try:
+        ap = fresh.new_page()
+        ap.goto(f"{server.url}/login")
+        assert ap.locator("html").get_attribute("lang") == "fr"  # nobody signed in yet
+        ap.fill("#identifier", acc["ofpra_number"])
+        ap.fill("#password", PASSWORD)
+        go(ap, "main button[type=submit]")
+        assert path_of(ap) == "/documents"
+        for path, name in (("/documents", "documents"), ("/password", "password")):
+            ap.goto(server.url + path)
+            assert ap.locator("html").get_attribute("lang") == "ar"
+            assert ap.locator("html").get_attribute("dir") == "rtl"
+            check_page(ap, artifacts, f"applicant-ar-saved-{name}")
+        ap.fill("#current_password", "wrong")
+        go(ap, "main button[type=submit]")
+        assert ap.locator(".error-summary").is_visible()
+        check_page(ap, artifacts, "applicant-ar-saved-password-errors")
+    finally:
+        fresh.close()
 
 
 def test_arabic_pages_render_right_to_left(server: Server, phone: Any, artifacts: Path) -> None:
@@ -255,7 +333,7 @@ def test_court_looks_up_a_decision_exports_and_verifies_its_proof(
     page.goto(f"{server.url}/staff/sign-in?lang=fr")
     page.fill("#token", token)
     go(page, "main button[type=submit]")
-    go(page, "a[href='/court/decisions']")
+    go(page, "a[href='/legal/lookup']")
     page.fill("#ofpra_number", acc["ofpra_number"])
     go(page, "main button[type=submit]")
     assert page.locator(".doc").count() == 1
@@ -281,3 +359,39 @@ def test_court_looks_up_a_decision_exports_and_verifies_its_proof(
     go(page, "main button[type=submit]")
     assert page.locator(".verdict-fail").is_visible()
     check_page(page, artifacts, "court-03-proof-tampered")
+
+
+def test_legal_looks_up_a_file_and_exports_a_proof(
+    server: Server, phone: Any, artifacts: Path, tmp_path: Path
+) -> None:
+    acc = _account_with_document(server, "fr", doc_type="DECISION")
+    token = server.staff_token("legal")
+    page = phone.new_page()
+    page.goto(f"{server.url}/staff/sign-in?lang=en")
+    page.fill("#token", token)
+    go(page, "main button[type=submit]")
+    check_page(page, artifacts, "legal-01-home")
+    go(page, "a[href='/legal/lookup']")
+    check_page(page, artifacts, "legal-02-lookup")
+    go(page, "main button[type=submit]")  # no number: the error summary says so
+    assert page.locator(".error-summary a[href='#ofpra_number']").count() == 1
+    check_page(page, artifacts, "legal-03-lookup-error")
+    page.fill("#ofpra_number", "OFPRA-none")
+    go(page, "main button[type=submit]")
+    assert page.locator(".doc").count() == 0
+    page.fill("#ofpra_number", acc["ofpra_number"])
+    go(page, "main button[type=submit]")
+    doc = page.locator(".doc")
+    assert doc.count() == 1
+    text = doc.inner_text()
+    for label in ("Made available on", "First opened on", "Notification date"):
+        assert label in text
+    assert acc["account_id"] not in page.locator("main").inner_text()  # least data
+    check_page(page, artifacts, "legal-04-lookup-result")
+    with page.expect_download() as info:
+        doc.locator("a[href$='/proof']").click()
+    zip_path = tmp_path / "proof.zip"
+    info.value.save_as(str(zip_path))
+    assert zip_path.read_bytes()[:2] == b"PK"
+    go(page, "a[href^='/office/documents/']")
+    assert "POSTED" in page.locator(".timeline").inner_text()
