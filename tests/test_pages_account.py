@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
 
 from tests.conftest import auth, make_pdf, post_pdf
@@ -142,6 +143,37 @@ def test_cross_site_password_change_without_csrf_token_is_refused(
     assert r.status_code == 403
     client.cookies.clear()
     assert _page_login(client, applicant["agdref"], applicant["password"]).status_code == 303
+
+
+@pytest.mark.parametrize("profile", ["embedded"], indirect=True)
+def test_guessing_the_current_password_on_the_page_is_throttled(
+    client: TestClient[Any], applicant: dict[str, str], vault: Vault
+) -> None:
+    assert _page_login(client, applicant["agdref"], applicant["password"]).status_code == 303
+    token = _csrf(client.get("/password?lang=en").text)
+    for i in range(vault.settings.auth_max_failures + 1):
+        r = client.post(
+            "/password",
+            data={
+                "csrf_token": token,
+                "current_password": f"guess number {i}",
+                "password": NEW,
+                "password_confirm": NEW,
+            },
+        )
+        assert r.status_code == 400
+    assert "Too many attempts" in r.text and "not correct" not in r.text
+    # Locked like the log-in form: even the right password waits.
+    r = client.post(
+        "/password",
+        data={
+            "csrf_token": token,
+            "current_password": applicant["password"],
+            "password": NEW,
+            "password_confirm": NEW,
+        },
+    )
+    assert r.status_code == 400 and "Too many attempts" in r.text
 
 
 def test_password_page_is_for_signed_in_applicants_only(
