@@ -7,12 +7,15 @@ the rate is measured by ``ofpra-vault seed`` itself (see docs/deploy.md and issu
 
 from __future__ import annotations
 
+import tempfile
+
 from sqlalchemy import func, select
 
 from vault import accounts, documents
 from vault.db.models import Account, Document
 from vault.ledger.verify import verify_ledger
 from vault.principal import Principal
+from vault.proof import write_proof
 from vault.seed import SEED_PASSWORD, seed
 from vault.service import Vault
 
@@ -41,6 +44,11 @@ def test_seeded_vault_verifies_opens_and_logs_in(vault: Vault) -> None:
     assert b"".join(opened.chunks).startswith(b"%PDF-")
     assert accounts.login(vault, acc.agdref, SEED_PASSWORD).account_id == acc.id
 
+    # The seeded PDF is one a reader parses (pyHanko needs its xref): proofs export.
+    with tempfile.TemporaryFile() as f:
+        write_proof(vault, Principal("staff", "legal-1", "legal"), doc.id, f)
+        assert f.tell() > 0
+
 
 def test_seed_appends_after_existing_entries(vault: Vault) -> None:
     first = seed(vault, documents=5, entries=0, batch=5)
@@ -48,3 +56,16 @@ def test_seed_appends_after_existing_entries(vault: Vault) -> None:
     assert first.entries == second.entries == 2 * 1 + 2 * 5
     assert second.ledger_size == 24
     assert verify_ledger(vault, tiles=True, trust_roots=[]).failure is None
+
+
+def test_bulk_settings_do_not_outlive_the_seed(vault: Vault) -> None:
+    """The SQLite bulk PRAGMAs (synchronous=OFF, big cache) are restored on the pooled
+    write connection: later normal commits are durable again."""
+    seed(vault, documents=5, entries=0, batch=5)
+    if vault.write_engine.dialect.name != "sqlite":
+        return  # PostgreSQL: SET LOCAL, scoped to each seed transaction by design
+    with vault.write_engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        assert raw.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert raw.execute("PRAGMA cache_size").fetchone()[0] != -262144
