@@ -41,7 +41,11 @@ def rfc3339(at: datetime) -> str:
     """RFC 3339 UTC with microseconds, e.g. ``2026-03-01T09:00:00.000000Z``."""
     if at.tzinfo is None:
         raise ValueError("naive datetime")
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    u = at.astimezone(UTC)
+    if u.year < 1000:  # isoformat pads the year to 4 digits; keep strftime's output
+        return u.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is ~4x cheaper than strftime; this runs once per ledger entry.
+    return u.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_rfc3339(text: str) -> datetime:

@@ -64,14 +64,33 @@ _SAFE_INT = 2**53
 
 def _simple(value: Any) -> bool:
     """True when ``json.dumps`` with sorted keys already produces RFC 8785 output:
-    ASCII keys, strings without lone surrogates, bools, None, and integers that
-    IEEE 754 doubles hold exactly (RFC 8785 §3.2.2.3 number serialisation)."""
-    if value is None or isinstance(value, bool):
+    ASCII keys, strings (lone surrogates make the UTF-8 encode in
+    :func:`canonical_json` raise), bools, None, and integers that IEEE 754 doubles hold
+    exactly (RFC 8785 §3.2.2.3 number serialisation).
+
+    Runs once per ledger entry on the sequencer's hot path: exact-type checks first."""
+    t = type(value)
+    if t is str or value is None or t is bool:
+        return True
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or not k.isascii():
+                return False
+            tv = type(v)
+            if tv is str or v is None or tv is bool:
+                continue
+            if not _simple(v):
+                return False
+        return True
+    if t is int:
+        return -_SAFE_INT < value < _SAFE_INT
+    if t is list:
+        return all(_simple(v) for v in value)
+    # Subclasses (StrEnum values, IntEnum...): same rules by isinstance.
+    if isinstance(value, bool | str):
         return True
     if isinstance(value, int):
         return -_SAFE_INT < value < _SAFE_INT
-    if isinstance(value, str):
-        return not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
     if isinstance(value, list):
         return all(_simple(v) for v in value)
     if isinstance(value, dict):
@@ -87,9 +106,12 @@ def canonical_json(obj: Any) -> bytes:
     escapes exactly the characters JCS escapes (control characters, quote, backslash),
     in the same short forms, when ``ensure_ascii`` is off."""
     if _simple(obj):
-        return json.dumps(
-            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode("utf-8")
+        try:
+            return json.dumps(
+                obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+            ).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: let the reference encoder decide
+            pass
     return bytes(rfc8785.dumps(obj))
 
 

@@ -30,13 +30,15 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from functools import cached_property
+from typing import Any, Generic, NamedTuple, TypeVar
 
-from sqlalchemy import Engine, Table, insert, select, text
+from sqlalchemy import Connection, Dialect, Engine, Table
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -55,8 +57,9 @@ LEDGER_TABLE: Table = LedgerEntry.__table__  # type: ignore[assignment]
 ADVISORY_LOCK_KEY = 0x0F_9A_7A_11
 
 
-@dataclass(frozen=True)
-class AppendedEntry:
+class AppendedEntry(NamedTuple):
+    """One appended entry (a tuple: created once per entry on the writer's hot path)."""
+
     seq: int
     type: str
     at: datetime
@@ -109,7 +112,9 @@ class LedgerAppender:
 
 
 Unit = Callable[[Session, LedgerAppender], T]
-BatchHook = Callable[[Session, Sequence[AppendedEntry]], None]
+#: Runs inside the batch's transaction, after the entries are inserted; may return a
+#: callable to run once the commit is durable.
+BatchHook = Callable[[Connection, Sequence[AppendedEntry]], "Callable[[], None] | None"]
 
 
 @dataclass
@@ -145,6 +150,15 @@ class Sequencer:
         self._lock = threading.Lock()
         self.batches = 0
         self.units = 0
+        self.entries = 0
+        self.last_commit_seconds = 0.0
+        #: Called after every durable group commit (metrics); must be cheap.
+        self.observers: list[Callable[[BatchStats], None]] = []
+
+    @property
+    def queue_depth(self) -> int:
+        """Units waiting for the writer (approximate)."""
+        return self._queue.qsize()
 
     # --- public -----------------------------------------------------------------
     def submit(self, unit: Unit[T], *, savepoint: bool = True) -> Future[T]:
@@ -232,22 +246,58 @@ class Sequencer:
                 w.future.set_exception(value)
 
     def _commit(self, batch: list[_Work[Any]]) -> list[tuple[bool, Any]]:
+        # The hot path works on one Connection with driver-level SQL for the lock, the
+        # tail and the entry insert (statements prepared once per dialect): the ORM and
+        # Core compilation steps cost more than the statements themselves. Units still
+        # get an ORM Session joined to this transaction.
         outcomes: list[tuple[bool, Any]] = []
-        with Session(self._engine, expire_on_commit=False) as session, session.begin():
-            if self._engine.dialect.name == "postgresql":
-                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
-            tail = session.execute(
-                select(LedgerEntry.seq, LedgerEntry.chain).order_by(LedgerEntry.seq.desc()).limit(1)
-            ).first()
-            next_seq, prev_chain = (tail[0] + 1, bytes(tail[1])) if tail else (0, ZERO_CHAIN)
-            ledger = LedgerAppender(next_seq, prev_chain, self._clock)
+        after: list[Callable[[], None]] = []
+        sql = self._sql
+        with self._engine.connect() as conn:
+            trans = conn.begin()  # BEGIN IMMEDIATE on SQLite (vault.db.engine)
+            try:
+                ledger = self._run_units(conn, sql, batch, outcomes, after)
+                t_commit = time.perf_counter()
+                trans.commit()  # durable from here on
+            except BaseException:
+                trans.rollback()
+                raise
+        commit_seconds = time.perf_counter() - t_commit
+        for done in after:
+            try:
+                done()
+            except Exception:  # a notification must never fail the append
+                log.exception("after-commit ledger hook failed")
+        self.last_commit_seconds = commit_seconds
+        self.entries += len(ledger.appended)
+        for observe in self.observers:
+            try:
+                observe(BatchStats(len(batch), len(ledger.appended), commit_seconds))
+            except Exception:
+                log.exception("sequencer observer failed")
+        return outcomes
+
+    def _run_units(
+        self,
+        conn: Connection,
+        sql: _Sql,
+        batch: list[_Work[Any]],
+        outcomes: list[tuple[bool, Any]],
+        after: list[Callable[[], None]],
+    ) -> LedgerAppender:
+        if sql.lock is not None:
+            conn.exec_driver_sql(sql.lock, (ADVISORY_LOCK_KEY,))
+        tail = conn.exec_driver_sql(sql.tail).first()
+        next_seq, prev_chain = (tail[0] + 1, bytes(tail[1])) if tail else (0, ZERO_CHAIN)
+        ledger = LedgerAppender(next_seq, prev_chain, self._clock)
+        with Session(bind=conn, expire_on_commit=False) as session:
             for w in batch:
-                mark = ledger._mark()
                 if not w.savepoint:
                     # Without a savepoint a failing unit may have written rows, so its
                     # exception fails the batch and _process retries unit by unit.
                     outcomes.append((True, w.unit(session, ledger)))
                     continue
+                mark = ledger._mark()
                 sp = session.begin_nested()
                 try:
                     value = w.unit(session, ledger)
@@ -260,27 +310,81 @@ class Sequencer:
                     if _infra(exc):
                         raise
                     outcomes.append((False, exc))
-            if ledger.appended:
-                # Core insert: the ORM bulk path cost a fifth of the writer's time.
-                session.connection().execute(
-                    insert(LEDGER_TABLE),
-                    [
-                        {
-                            "seq": e.seq,
-                            "type": e.type,
-                            "entry": e.entry,
-                            "leaf_hash": e.leaf_hash,
-                            "chain": e.chain,
-                            "document_id": e.document_id,
-                            "account_id": e.account_id,
-                            "recorded_at": e.at,
-                        }
-                        for e in ledger.appended
-                    ],
-                )
-                if self.on_batch is not None:
-                    self.on_batch(session, ledger.appended)
-        return outcomes
+            session.flush()
+        if ledger.appended:
+            conn.exec_driver_sql(sql.insert, sql.rows(ledger.appended))
+            if self.on_batch is not None:
+                done = self.on_batch(conn, ledger.appended)
+                if done is not None:
+                    after.append(done)
+        return ledger
+
+    @cached_property
+    def _sql(self) -> _Sql:
+        return _Sql.for_dialect(self._engine.dialect)
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """What one durable group commit did (for metrics)."""
+
+    units: int
+    entries: int
+    commit_seconds: float
+
+
+_COLUMNS = (
+    "seq",
+    "type",
+    "entry",
+    "leaf_hash",
+    "chain",
+    "document_id",
+    "account_id",
+    "recorded_at",
+)
+
+
+@dataclass(frozen=True)
+class _Sql:
+    lock: str | None
+    tail: str
+    insert: str
+    #: (column position, bind processor) for the columns whose type converts values
+    #: (LargeBinary, UTCDateTime): applied exactly as a Core insert would apply them.
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    @classmethod
+    def for_dialect(cls, dialect: Dialect) -> _Sql:
+        p = "?" if dialect.paramstyle == "qmark" else "%s"
+        table = LEDGER_TABLE.name
+        procs = []
+        for i, name in enumerate(_COLUMNS):
+            proc = LEDGER_TABLE.c[name].type._cached_bind_processor(dialect)
+            if proc is not None:
+                procs.append((i, proc))
+        return cls(
+            lock="SELECT pg_advisory_xact_lock(%s)" if dialect.name == "postgresql" else None,
+            tail=f"SELECT seq, chain FROM {table} ORDER BY seq DESC LIMIT 1",  # noqa: S608 -- constant names
+            insert=(
+                f"INSERT INTO {table} ({', '.join(_COLUMNS)}) "  # noqa: S608 -- constant names
+                f"VALUES ({', '.join([p] * len(_COLUMNS))})"
+            ),
+            processors=tuple(procs),
+        )
+
+    def rows(self, appended: Sequence[AppendedEntry]) -> list[tuple[Any, ...]]:
+        """Parameter rows in ``_COLUMNS`` order, converted by the column types."""
+        procs = self.processors
+        out = []
+        for e in appended:
+            row = [e.seq, e.type, e.entry, e.leaf_hash, e.chain, e.document_id, e.account_id, e.at]
+            for i, proc in procs:
+                v = row[i]
+                if v is not None:
+                    row[i] = proc(v)
+            out.append(tuple(row))
+        return out
 
 
 def _to_vault_error(exc: BaseException) -> BaseException:

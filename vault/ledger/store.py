@@ -40,11 +40,8 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
-    bindparam,
     delete,
-    event,
     func,
-    insert,
     select,
     text,
 )
@@ -104,6 +101,10 @@ _TILE_SQL = (
 )
 
 
+_TILE_DELETE = "DELETE FROM ledger_tiles WHERE level = {p} AND idx = {p} AND width < {p}"
+_TILE_INSERT = "INSERT INTO ledger_tiles (level, idx, width, data) VALUES ({p}, {p}, {p}, {p})"
+
+
 def _tile_sql(paramstyle: str) -> str:
     return _TILE_SQL.format(p="?" if paramstyle == "qmark" else "%s")
 
@@ -125,16 +126,12 @@ def write_tiles(conn: Session | Connection, tiles: Sequence[Tile]) -> None:
     if not tiles:
         return
     c = conn.connection() if isinstance(conn, Session) else conn
-    t_ = TILES
-    c.execute(
-        delete(t_).where(
-            t_.c.level == bindparam("l"), t_.c.idx == bindparam("i"), t_.c.width < bindparam("w")
-        ),
-        [{"l": t.level, "i": t.index, "w": t.width} for t in tiles],
-    )
-    c.execute(
-        insert(t_),
-        [{"level": t.level, "idx": t.index, "width": t.width, "data": t.data} for t in tiles],
+    # Driver-level SQL: this runs in every group commit, where Core compilation cost
+    # more than the statements.
+    p = "?" if c.dialect.paramstyle == "qmark" else "%s"
+    c.exec_driver_sql(_TILE_DELETE.format(p=p), [(t.level, t.index, t.width) for t in tiles])
+    c.exec_driver_sql(
+        _TILE_INSERT.format(p=p), [(t.level, t.index, t.width, t.data) for t in tiles]
     )
 
 
@@ -189,9 +186,11 @@ class TileWriter:
         b = self._builder
         return None if b is None else b.size
 
-    def __call__(self, session: Session, appended: Sequence[AppendedEntry]) -> None:
+    def __call__(
+        self, conn: Connection, appended: Sequence[AppendedEntry]
+    ) -> Callable[[], None] | None:
         if not appended:
-            return
+            return None
         first = appended[0].seq
         with self._lock:
             builder = self._builder
@@ -199,13 +198,13 @@ class TileWriter:
             # Another process (or a rebuild) moved the log: resume from the stored
             # right edge of the size this batch starts at. We hold the writer lock,
             # so that size is the committed tail.
-            builder = load_builder(session, first)
+            builder = load_builder(conn, first)
             self.reloads += 1
         update = builder.append([e.leaf_hash for e in appended])
-        write_tiles(session, update.tiles)
+        write_tiles(conn, update.tiles)
         new_builder = update.builder
 
-        def _committed(_session: Session) -> None:
+        def _committed() -> None:
             with self._lock:
                 self._builder = new_builder
             for hook in self.after_commit:
@@ -214,9 +213,10 @@ class TileWriter:
                 except Exception:  # a notification must never fail the append
                     log.exception("after-commit ledger hook failed")
 
-        # No rollback handler: if the commit fails, the cached builder keeps the old
-        # size, which is still the committed tail, so the retry reuses it.
-        event.listen(session, "after_commit", _committed, once=True)
+        # Run by the sequencer once the commit is durable. If the commit fails, the
+        # cached builder keeps the old size, which is still the committed tail, so the
+        # retry reuses it.
+        return _committed
 
     def forget(self) -> None:
         with self._lock:
