@@ -83,7 +83,7 @@ def _simple(value: Any) -> bool:
                 return False
         return True
     if t is int:
-        return -_SAFE_INT < value < _SAFE_INT
+        return bool(-_SAFE_INT < value < _SAFE_INT)
     if t is list:
         return all(_simple(v) for v in value)
     # Subclasses (StrEnum values, IntEnum...): same rules by isinstance.

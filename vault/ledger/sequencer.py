@@ -27,6 +27,7 @@ transaction that committed it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -178,6 +179,21 @@ class Sequencer:
             if not fut.cancel():
                 try:
                     return fut.result(timeout=timeout)
+                except TimeoutError:
+                    pass
+            raise DatabaseUnavailable("the ledger writer did not answer in time") from None
+
+    async def run_async(self, unit: Unit[T], *, timeout: float = 30.0, savepoint: bool = True) -> T:
+        """:meth:`run` for event-loop callers: the waiter is a coroutine, not a blocked
+        thread, so many concurrent appenders cost one loop wake-up each instead of an
+        OS thread each (same durability and timeout rules as :meth:`run`)."""
+        fut = self.submit(unit, savepoint=savepoint)
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), timeout)
+        except TimeoutError:
+            if not fut.cancel():
+                try:
+                    return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
                 except TimeoutError:
                     pass
             raise DatabaseUnavailable("the ledger writer did not answer in time") from None
