@@ -247,7 +247,7 @@ def bulk_seed(env: dict[str, str], args: argparse.Namespace, data: Path) -> dict
     argv = ["seed", "--documents", str(args.seed_documents), "--entries", str(args.seed_entries)]
     report = run_cli(env, *argv, "--batch", str(args.seed_batch), "--json")
     if not isinstance(report, dict):
-        raise SystemExit(f"seed failed: {report}")
+        raise SystemExit(f"seed failed (see `ofpra-vault seed` without --json): {report}")
     report |= want | {"wall_seconds": round(time.monotonic() - t0, 1)}
     print(f"bulk seed: {report}", flush=True)
     if args.verify:
@@ -308,7 +308,7 @@ def run_cli(env: dict[str, str], *argv: str) -> Any:
         text=True,
         check=False,
     )
-    if proc.returncode not in (0, 1):
+    if proc.returncode not in (0, 1) or (proc.returncode == 1 and argv[0] == "seed"):
         raise SystemExit(f"ofpra-vault {' '.join(argv)} failed:\n{proc.stderr}")
     out = proc.stdout.strip()
     return json.loads(out) if "--json" in argv and out.startswith("{") else out

@@ -325,6 +325,7 @@ def _commit_batch(
         ).first()
         next_seq, prev_chain = (tail[0] + 1, bytes(tail[1])) if tail else (0, ZERO_CHAIN)
         now = vault.clock.now()
+        _unique_agdrefs(s, accounts)
         ledger = _BulkAppender(next_seq, prev_chain, now)
         for a in accounts:
             for t in (EntryType.ACCOUNT_CREATED, EntryType.ACCOUNT_ACTIVATED):
@@ -403,6 +404,25 @@ def _commit_batch(
     if callable(committed):
         committed()
     return len(ledger.appended)
+
+
+def _unique_agdrefs(s: DbSession, accounts: list[dict[str, Any]]) -> None:
+    """Random 10-digit AGDREFs collide (about 2 expected among 200,000): redraw the
+    ones already taken in this batch or in the database (we hold the writer lock)."""
+    while True:
+        seen: set[str] = set()
+        clash = []
+        for a in accounts:
+            if a["agdref"] in seen:
+                clash.append(a)
+            seen.add(a["agdref"])
+        taken = set(s.scalars(select(Account.agdref).where(Account.agdref.in_(list(seen)))).all())
+        clash += [a for a in accounts if a["agdref"] in taken]
+        if not clash:
+            return
+        for a in clash:
+            a["agdref"] = str(secrets.randbelow(10**10)).zfill(10)
+            a["commitment"] = subject_commitment(a["salt"], a["agdref"])
 
 
 #: The ALERT_SENT filler entry, keys in RFC 8785 order (code points): what
