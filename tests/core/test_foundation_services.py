@@ -151,31 +151,3 @@ def test_unreadable_blob_never_records_first_access(
         assert s.scalar(select(func.count()).where(LedgerEntry.type == "FIRST_ACCESS")) == 0
         row = s.get(Document, doc["document_id"])
         assert row is not None and row.first_access_at is None
-
-
-def test_sequencer_unit_cancelled_on_timeout_never_commits(vault: Vault) -> None:
-    """A caller told 503 after a timeout must not see its unit commit later."""
-    import threading
-
-    gate = threading.Event()
-    started = threading.Event()
-    ran: list[str] = []
-
-    def slow(_s: Any, _ledger: Any) -> None:
-        started.set()
-        gate.wait(10)
-
-    def late(_s: Any, ledger: Any) -> None:
-        ran.append("late")
-        ledger.append("KEY_ROTATED", key="test", version=0)
-
-    blocker = vault.sequencer.submit(slow)
-    assert started.wait(10)  # the writer is busy: the next unit waits in the queue
-    from vault.errors import DatabaseUnavailable
-
-    with pytest.raises(DatabaseUnavailable):
-        vault.sequencer.run(late, timeout=0.2)
-    gate.set()
-    blocker.result(timeout=30)
-    vault.sequencer.run(lambda _s, _l: None)  # the writer has drained its queue
-    assert ran == []

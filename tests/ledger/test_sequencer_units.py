@@ -91,7 +91,9 @@ def test_a_failing_unit_does_not_sink_its_batch(vault: Vault) -> None:
     _check_dense_chain(vault)
 
 
-def test_event_loop_appender_cancelled_on_timeout_never_commits(vault: Vault) -> None:
+@pytest.mark.parametrize("waiter", ["thread", "event-loop"])
+def test_unit_cancelled_on_timeout_never_commits(vault: Vault, waiter: str) -> None:
+    """A caller told 503 after a timeout must not see its unit commit later."""
     gate = threading.Event()
     started = threading.Event()
     ran: list[str] = []
@@ -105,12 +107,15 @@ def test_event_loop_appender_cancelled_on_timeout_never_commits(vault: Vault) ->
         ledger.append("KEY_ROTATED", key="late", version=0)
 
     blocker = vault.sequencer.submit(slow)
-    assert started.wait(10)
+    assert started.wait(10)  # the writer is busy: the next unit waits in the queue
     with pytest.raises(DatabaseUnavailable):
-        asyncio.run(vault.sequencer.run_async(late, timeout=0.2))
+        if waiter == "thread":
+            vault.sequencer.run(late, timeout=0.2)
+        else:
+            asyncio.run(vault.sequencer.run_async(late, timeout=0.2))
     gate.set()
     blocker.result(timeout=30)
-    vault.sequencer.run(lambda _s, _l: None)
+    vault.sequencer.run(lambda _s, _l: None)  # the writer has drained its queue
     assert ran == []
 
 
