@@ -293,6 +293,25 @@ _LIST_STATEMENT = (
     .where(_DOCS.account_id == bindparam("account_id"))
     .order_by(_DOCS.posted_at.desc(), _DOCS.id)
 )
+_ACCOUNTS = Account.__table__.c
+#: What a download needs, document and owner's wrapped key, in one Core query.
+_OPEN_STATEMENT = (
+    select(
+        _DOCS.id,
+        _DOCS.account_id,
+        _DOCS.title,
+        _DOCS.size,
+        _DOCS.sha256,
+        _DOCS.blob_name,
+        _DOCS.wrapped_data_key,
+        _DOCS.key_version,
+        _DOCS.first_access_at,
+        _ACCOUNTS.kek_version,
+        _ACCOUNTS.wrapped_key,
+    )
+    .join_from(Document.__table__, Account.__table__, _ACCOUNTS.id == _DOCS.account_id)
+    .where(_DOCS.id == bindparam("document_id"))
+)
 _ACCESS_LOG_INSERT = insert(cast(Table, AccessLog.__table__))
 
 
@@ -398,21 +417,23 @@ def open_document(vault: Vault, principal: Principal, document_id: str) -> Opene
     Everything that can fail before a byte is delivered (keys unwrapped, the stored
     object reached) is done *before* the first access is recorded: an outage must
     never record a legal notification for a download that did not happen."""
-    with vault.read() as s:
-        doc = _own_document(s, principal, document_id)
-        acc = s.get(Account, doc.account_id)
-        assert acc is not None
+    doc = None
+    if principal.kind == "applicant" and _is_uuid(document_id):
+        with vault.read_connection() as c:
+            doc = c.execute(_OPEN_STATEMENT, {"document_id": document_id}).first()
+    if doc is None or doc.account_id != principal.id:
+        raise DocumentNotFound()  # another applicant's document is a missing one
     applicant_key = unwrap_applicant_key(
-        vault.keyring, WrappedKey(acc.kek_version, acc.wrapped_key or b""), acc.id
+        vault.keyring, WrappedKey(doc.kek_version, doc.wrapped_key or b""), doc.account_id
     )
-    data_key = unwrap_data_key(applicant_key, doc.wrapped_data_key, acc.id, doc.id)
-    ctx = EncryptionContext(acc.id, doc.id, doc.key_version)
+    data_key = unwrap_data_key(applicant_key, doc.wrapped_data_key, doc.account_id, doc.id)
+    ctx = EncryptionContext(doc.account_id, doc.id, doc.key_version)
     stored = vault.blobs.open(doc.blob_name)  # raises now if the store is unreachable
     try:
         if doc.first_access_at is None:
             record_first_access(vault, principal, document_id, access_action="document.download")
         else:
-            log_access(vault, principal, acc.id, "document.download", document_id)
+            log_access(vault, principal, doc.account_id, "document.download", document_id)
     except BaseException:
         close = getattr(stored, "close", None)
         if close is not None:

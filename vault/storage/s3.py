@@ -165,7 +165,10 @@ def _http_client(settings: S3Settings) -> urllib3.PoolManager:
     return urllib3.PoolManager(
         timeout=Timeout(connect=settings.connect_timeout, read=settings.read_timeout),
         retries=retry,
-        maxsize=10,
+        # As many kept-alive connections as request threads that may download at once
+        # (anyio's default limit is 40): with urllib3's default of 10, every download
+        # past the tenth opened a fresh TCP connection and threw it away afterwards.
+        maxsize=40,
         cert_reqs="CERT_REQUIRED",
         ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
     )
