@@ -28,6 +28,7 @@ transaction that committed it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -37,7 +38,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from sqlalchemy import Connection, Dialect, Engine, Table
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -118,11 +119,87 @@ Unit = Callable[[Session, LedgerAppender], T]
 BatchHook = Callable[[Connection, Sequence[AppendedEntry]], "Callable[[], None] | None"]
 
 
-@dataclass
+_PENDING, _RUNNING, _CANCELLED, _DONE = range(4)
+#: Guards the PENDING -> RUNNING / CANCELLED transition of every unit (held for a few
+#: instructions, never across I/O).
+_STATE = threading.Lock()
+
+
 class _Work(Generic[T]):
-    unit: Unit[T]
-    future: Future[T]
-    savepoint: bool
+    """A submitted unit and how its caller waits for it.
+
+    Three kinds of waiter, cheapest first: a blocked thread (:meth:`Sequencer.run`)
+    parks on a pre-acquired lock the writer releases (one wake-up, no Condition); an
+    event-loop task (:meth:`Sequencer.run_async`) gets its asyncio future resolved by
+    one ``call_soon_threadsafe`` per loop per batch; :meth:`Sequencer.submit` callers
+    get a ``concurrent.futures.Future``."""
+
+    __slots__ = ("afut", "future", "lock", "loop", "ok", "savepoint", "state", "unit", "value")
+
+    def __init__(self, unit: Unit[T], savepoint: bool) -> None:
+        self.unit = unit
+        self.savepoint = savepoint
+        self.state = _PENDING
+        self.ok = False
+        self.value: Any = None
+        self.lock: threading.Lock | None = None
+        self.future: Future[T] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.afut: asyncio.Future[T] | None = None
+
+    def start(self) -> bool:
+        """PENDING -> RUNNING; False if the caller gave up first."""
+        if self.future is not None:
+            return self.future.set_running_or_notify_cancel()
+        with _STATE:
+            if self.state != _PENDING:
+                return False
+            self.state = _RUNNING
+            return True
+
+    def cancel(self) -> bool:
+        """PENDING -> CANCELLED (the caller gave up); False once the writer started."""
+        with _STATE:
+            if self.state != _PENDING:
+                return False
+            self.state = _CANCELLED
+            return True
+
+    def result(self) -> T:
+        if self.ok:
+            return cast(T, self.value)
+        raise self.value
+
+
+def _resolve_async(works: list[_Work[Any]]) -> None:
+    """On the waiters' event loop: hand each task its outcome."""
+    for w in works:
+        f = w.afut
+        if f is None or f.done():
+            continue
+        if w.ok:
+            f.set_result(w.value)
+        else:
+            f.set_exception(w.value)
+
+
+def _deliver(works: Sequence[_Work[Any]]) -> None:
+    """Wake every waiter of ``works`` whose ``ok``/``value`` are set."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Work[Any]]] = {}
+    for w in works:
+        w.state = _DONE
+        if w.lock is not None:
+            w.lock.release()
+        elif w.loop is not None:
+            by_loop.setdefault(w.loop, []).append(w)
+        elif w.future is not None and not w.future.done():
+            if w.ok:
+                w.future.set_result(w.value)
+            else:
+                w.future.set_exception(w.value)
+    for loop, ws in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: its tasks are gone
+            loop.call_soon_threadsafe(_resolve_async, ws)
 
 
 def _infra(exc: BaseException) -> bool:
@@ -164,36 +241,44 @@ class Sequencer:
     # --- public -----------------------------------------------------------------
     def submit(self, unit: Unit[T], *, savepoint: bool = True) -> Future[T]:
         self._ensure_started()
+        w: _Work[T] = _Work(unit, savepoint)
         fut: Future[T] = Future()
-        self._queue.put(_Work(unit, fut, savepoint))
+        w.future = fut
+        self._queue.put(w)
         return fut
 
     def run(self, unit: Unit[T], *, timeout: float = 30.0, savepoint: bool = True) -> T:
-        fut = self.submit(unit, savepoint=savepoint)
-        try:
-            return fut.result(timeout=timeout)
-        except TimeoutError:
-            # The caller is told 503: the unit must not commit later behind its back.
-            # If the writer already started it, cancel() fails and the result stands
-            # (an Idempotency-Key retry then returns it).
-            if not fut.cancel():
-                try:
-                    return fut.result(timeout=timeout)
-                except TimeoutError:
-                    pass
-            raise DatabaseUnavailable("the ledger writer did not answer in time") from None
+        """Run ``unit`` in the next group commit; return its result once durable."""
+        self._ensure_started()
+        w: _Work[T] = _Work(unit, savepoint)
+        lock = threading.Lock()
+        lock.acquire()
+        w.lock = lock
+        self._queue.put(w)
+        # The caller is told 503 on timeout: the unit must not commit later behind its
+        # back. If the writer already started it, cancel() fails and the result stands
+        # (an Idempotency-Key retry then returns it).
+        if lock.acquire(timeout=timeout) or (not w.cancel() and lock.acquire(timeout=timeout)):
+            return w.result()
+        raise DatabaseUnavailable("the ledger writer did not answer in time")
 
     async def run_async(self, unit: Unit[T], *, timeout: float = 30.0, savepoint: bool = True) -> T:
-        """:meth:`run` for event-loop callers: the waiter is a coroutine, not a blocked
-        thread, so many concurrent appenders cost one loop wake-up each instead of an
-        OS thread each (same durability and timeout rules as :meth:`run`)."""
-        fut = self.submit(unit, savepoint=savepoint)
+        """:meth:`run` for event-loop callers: the waiter is a task, not a blocked
+        thread, and a whole batch wakes each loop once (same durability and timeout
+        rules as :meth:`run`)."""
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        w: _Work[T] = _Work(unit, savepoint)
+        w.loop = loop
+        afut: asyncio.Future[T] = loop.create_future()
+        w.afut = afut
+        self._queue.put(w)
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), timeout)
+            return await asyncio.wait_for(asyncio.shield(afut), timeout)
         except TimeoutError:
-            if not fut.cancel():
+            if not w.cancel():
                 try:
-                    return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
+                    return await asyncio.wait_for(afut, timeout)
                 except TimeoutError:
                     pass
             raise DatabaseUnavailable("the ledger writer did not answer in time") from None
@@ -233,7 +318,7 @@ class Sequencer:
                 batch.append(item)
             # Skip units whose caller gave up (cancelled on timeout); the others can no
             # longer be cancelled from here on.
-            batch = [w for w in batch if w.future.set_running_or_notify_cancel()]
+            batch = [w for w in batch if w.start()]
             if batch:
                 self._process(batch)
             if stop:
@@ -250,16 +335,14 @@ class Sequencer:
                 return
             err = _to_vault_error(exc)
             for w in batch:
-                if not w.future.done():
-                    w.future.set_exception(err)
+                w.ok, w.value = False, err
+            _deliver(batch)
             return
         self.batches += 1
         self.units += len(batch)
         for w, (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                w.future.set_result(value)
-            else:
-                w.future.set_exception(value)
+            w.ok, w.value = ok, value
+        _deliver(batch)
 
     def _commit(self, batch: list[_Work[Any]]) -> list[tuple[bool, Any]]:
         # The hot path works on one Connection with driver-level SQL for the lock, the
