@@ -60,6 +60,10 @@ def canonical_entry(type_: str, seq: int, at: datetime, fields: dict[str, Any]) 
 
 
 _SAFE_INT = 2**53
+#: Built once: ``json.dumps`` with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
 
 def _simple(value: Any) -> bool:
@@ -107,9 +111,7 @@ def canonical_json(obj: Any) -> bytes:
     in the same short forms, when ``ensure_ascii`` is off."""
     if _simple(obj):
         try:
-            return json.dumps(
-                obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-            ).encode("utf-8")
+            return _ENCODER.encode(obj).encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: let the reference encoder decide
             pass
     return bytes(rfc8785.dumps(obj))

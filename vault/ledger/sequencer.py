@@ -40,7 +40,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Generic, NamedTuple, TypeVar, cast
 
-from sqlalchemy import Connection, Dialect, Engine, Table
+from sqlalchemy import Connection, Dialect, Engine, LargeBinary, Table
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -450,7 +450,7 @@ class _Sql:
     tail: str
     insert: str
     #: (column position, bind processor) for the columns whose type converts values
-    #: (LargeBinary, UTCDateTime): applied exactly as a Core insert would apply them.
+    #: (UTCDateTime): applied exactly as a Core insert would apply them.
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     @classmethod
@@ -459,7 +459,12 @@ class _Sql:
         table = LEDGER_TABLE.name
         procs = []
         for i, name in enumerate(_COLUMNS):
-            proc = LEDGER_TABLE.c[name].type._cached_bind_processor(dialect)
+            col_type = LEDGER_TABLE.c[name].type
+            if isinstance(col_type, LargeBinary):
+                # Both drivers take ``bytes`` as a BLOB/bytea as is; SQLAlchemy's
+                # processor would only wrap each value in a memoryview.
+                continue
+            proc = col_type._cached_bind_processor(dialect)
             if proc is not None:
                 procs.append((i, proc))
         return cls(
