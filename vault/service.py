@@ -136,6 +136,9 @@ class Vault:
 
     def close(self) -> None:
         self.sequencer.stop()
+        ts = self.extras.get("timestamper")
+        if ts is not None and hasattr(ts, "close"):
+            ts.close()  # the HTTP TSA client's pooled connections
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
