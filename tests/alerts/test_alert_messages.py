@@ -20,6 +20,7 @@ from vault.alerts.messages import (
     render,
     resolve_language,
     sms_segments,
+    validate,
 )
 from vault.errors import InvalidInput
 
@@ -89,15 +90,27 @@ def test_alert_templates_only_use_the_portal_url(kind: str) -> None:
         assert jinja2.meta.find_undeclared_variables(env.parse(source)) == {"portal_url"}
 
 
-def test_missing_or_bad_context_refused() -> None:
+@pytest.mark.parametrize("check", ["render", "validate"])
+def test_missing_or_bad_context_refused(check: str) -> None:
+    """``validate`` (used when a message is queued) refuses what ``render`` refuses."""
+
+    def call(kind: str, **context: Any) -> None:
+        if check == "render":
+            render(kind, "fr", **context)
+        else:
+            validate(kind, **context)
+
     with pytest.raises(InvalidInput):
-        render("key_recovery", "fr", portal_url=PORTAL)
+        call("key_recovery", portal_url=PORTAL)
     with pytest.raises(InvalidInput):
-        render("document_available", "fr", portal_url="http://phishing.example")
+        call("document_available", portal_url="http://phishing.example")
     with pytest.raises(InvalidInput):
-        render("contact_confirmation", "fr", portal_url=PORTAL, contact_kind="pigeon")
+        call("contact_confirmation", portal_url=PORTAL, contact_kind="pigeon")
     with pytest.raises(InvalidInput):
-        render("no_such_kind", "fr", portal_url=PORTAL)
+        call("no_such_kind", portal_url=PORTAL)
+    with pytest.raises(InvalidInput):
+        call("acknowledgement_of_receipt", recipient_service="DG")  # the ACK fields missing
+    call("acknowledgement_of_receipt", recipient_service="Préfecture", **ACK)
 
 
 def test_html_escapes_context() -> None:

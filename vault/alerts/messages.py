@@ -160,13 +160,24 @@ _ENV: Final = jinja2.Environment(
 )
 
 
-def render(kind: str, language: str | None, **context: Any) -> RenderedMessage:
-    """Render ``kind`` in ``language`` (with French fallback). See the module docstring."""
+def _checked(kind: str, context: Mapping[str, Any]) -> tuple[MessageKind, dict[str, Any]]:
     if kind not in _SCHEMAS:
         raise InvalidInput(f"unknown message kind {kind!r}")
     checked_kind: MessageKind = kind  # type: ignore[assignment]  # narrowed by the test above
+    return checked_kind, _PREPARE[checked_kind](_check_context(checked_kind, context))
+
+
+def validate(kind: str, **context: Any) -> None:
+    """Refuse a context :func:`render` would refuse (schema and value checks) without
+    rendering the templates: for callers that queue a message now and render it at
+    send time, inside the ledger writer's transaction where every millisecond counts."""
+    _checked(kind, context)
+
+
+def render(kind: str, language: str | None, **context: Any) -> RenderedMessage:
+    """Render ``kind`` in ``language`` (with French fallback). See the module docstring."""
+    checked_kind, values = _checked(kind, context)
     lang = "fr" if checked_kind == "acknowledgement_of_receipt" else resolve_language(language)
-    values = _PREPARE[checked_kind](_check_context(checked_kind, context))
 
     template = _ENV.get_template(f"{checked_kind}/{lang}.txt.j2")
     subject = " ".join(_render_block(template, "subject", values).split())

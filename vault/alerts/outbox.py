@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from vault.alerts.channels import ChannelName
-from vault.alerts.messages import render, resolve_language
+from vault.alerts.messages import render, resolve_language, validate
 from vault.crypto.keys import open_secret, seal_secret
 from vault.db.models import Account
 from vault.db.outbox_models import OutboxMessage
@@ -336,7 +336,7 @@ def enqueue_office_message(
     views show; ``destination`` is the configured address. ``None`` or empty: no
     channel (recorded as ``no_channel`` when ``ledger`` is given)."""
     _check_dedupe_key(dedupe_key)
-    render(kind, "fr", **context)  # validate now (acknowledgements take no portal_url)
+    validate(kind, **context)  # fail the event, not the dispatcher (no portal_url here)
     if not destination:
         if ledger is not None:
             record_no_channel(
