@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session as DbSession
 
 from vault.alerts.channels import ChannelName
@@ -120,15 +120,21 @@ def _commitment(account: Account | None) -> str | None:
     return subject_commitment(account.subject_salt or b"", account.agdref)
 
 
+#: Core statements, built once: these run inside ledger units (first access, posting),
+#: in the sequencer's writer thread, where the ORM's per-statement work dominated.
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+_EXISTS = (
+    select(_OUTBOX.c.id)
+    .where(_OUTBOX.c.dedupe_key == bindparam("k"), _OUTBOX.c.channel == bindparam("c"))
+    .limit(1)
+)
+_INSERT = insert(_OUTBOX)
+
+
 def _exists(s: DbSession, dedupe_key: str, channel: str) -> bool:
-    return (
-        s.scalar(
-            select(OutboxMessage.id).where(
-                OutboxMessage.dedupe_key == dedupe_key, OutboxMessage.channel == channel
-            )
-        )
-        is not None
-    )
+    # Every outbox row this session adds goes through _add_row, which writes at once:
+    # nothing is pending in the session for a Core query to miss.
+    return s.connection().execute(_EXISTS, {"k": dedupe_key, "c": channel}).first() is not None
 
 
 def _check_dedupe_key(dedupe_key: str) -> None:
@@ -154,33 +160,35 @@ def _add_row(
     document_id: str | None,
     destination: str | None,
     status: str = "pending",
-) -> OutboxMessage:
+) -> int:
+    """Insert one outbox row now (Core); returns its id."""
     now = vault.clock.now()
     binding = row_binding(dedupe_key, channel)
-    row = OutboxMessage(
-        dedupe_key=dedupe_key,
-        channel=channel,
-        kind=kind,
-        language=language,
-        account_id=account_id,
-        document_id=document_id,
-        destination=destination,
-        recipient_sealed=(
+    values = {
+        "dedupe_key": dedupe_key,
+        "channel": channel,
+        "kind": kind,
+        "language": language,
+        "account_id": account_id,
+        "document_id": document_id,
+        "destination": destination,
+        "recipient_sealed": (
             None
             if recipient is None
             else seal_secret(vault.keyring, recipient.encode(), RECIPIENT_PURPOSE, binding)
         ),
-        recipient_hint=mask_recipient(channel, recipient or ""),
-        context_sealed=seal_json(vault, context, CONTEXT_PURPOSE, binding),
-        status=status,
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    s.add(row)
-    s.flush()
-    return row
+        "recipient_hint": mask_recipient(channel, recipient or ""),
+        "context_sealed": seal_json(vault, context, CONTEXT_PURPOSE, binding),
+        "status": status,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    result = s.connection().execute(_INSERT, values)
+    pk = result.inserted_primary_key
+    assert pk is not None  # a Core insert of one row always reports its key
+    return int(pk[0])
 
 
 def record_no_channel(
@@ -285,7 +293,7 @@ def enqueue_applicant_message(
     for channel, recipient in contacts.items():
         if _exists(s, dedupe_key, channel):
             continue
-        row = _add_row(
+        row_id = _add_row(
             s,
             vault,
             dedupe_key=dedupe_key,
@@ -298,7 +306,7 @@ def enqueue_applicant_message(
             document_id=document_id,
             destination=None,
         )
-        ids.append(row.id)
+        ids.append(row_id)
     return ids
 
 
@@ -336,7 +344,6 @@ def enqueue_office_message(
     views show; ``destination`` is the configured address. ``None`` or empty: no
     channel (recorded as ``no_channel`` when ``ledger`` is given)."""
     _check_dedupe_key(dedupe_key)
-    validate(kind, **context)  # fail the event, not the dispatcher (no portal_url here)
     if not destination:
         if ledger is not None:
             record_no_channel(
@@ -351,10 +358,11 @@ def enqueue_office_message(
                 reason="no_destination",
             )
         return []
+    validate(kind, **context)  # fail the event, not the dispatcher (no portal_url here)
     channel, recipient = office_channel_for(destination)
     if _exists(s, dedupe_key, channel):
         return []
-    row = _add_row(
+    row_id = _add_row(
         s,
         vault,
         dedupe_key=dedupe_key,
@@ -367,7 +375,7 @@ def enqueue_office_message(
         document_id=document_id,
         destination=destination_name,
     )
-    return [row.id]
+    return [row_id]
 
 
 def reseal_outbox(vault: Vault) -> int:
