@@ -355,12 +355,14 @@ def record_first_access(
         if doc.first_access_at is not None:
             return doc.first_access_at
         at = vault.clock.now()
-        res = s.execute(
-            update(Document)
-            .where(Document.id == document_id, Document.first_access_at.is_(None))
+        # Core (not an ORM bulk update): no session synchronisation pass in the writer
+        # thread; the ORM object is brought in line just below.
+        res = s.connection().execute(
+            update(Document.__table__)  # type: ignore[arg-type]
+            .where(_DOCS.id == document_id, _DOCS.first_access_at.is_(None))
             .values(first_access_at=at)
         )
-        if res.rowcount != 1:  # type: ignore[attr-defined]
+        if res.rowcount != 1:
             s.refresh(doc)
             assert doc.first_access_at is not None
             return doc.first_access_at
