@@ -233,3 +233,45 @@ def test_pool_exhausted_by_slow_statements_is_503_not_500(direct_url: str) -> No
     finally:
         engine.dispose()
     assert UNAVAILABLE_COUNTS["pool_timeout"] == before + 1
+
+
+def test_stuck_writer_lock_fails_a_queued_batch_once_not_unit_by_unit(
+    direct_url: str, vault: Vault
+) -> None:
+    """Units queued behind a writer lock held elsewhere all get 503 after ONE statement
+    timeout: a database failure is not retried one unit per transaction (which waited
+    the timeout again for every unit: 5 units, 6 cancellations)."""
+    import threading
+    from concurrent.futures import Future
+
+    from vault.db.engine import UNAVAILABLE_COUNTS
+    from vault.errors import DatabaseUnavailable
+
+    def unit(_s: Any, ledger: Any) -> None:
+        ledger.append("KEY_ROTATED", key="queued", version=0)
+
+    gate = threading.Event()
+    started = threading.Event()
+
+    def hold(_s: Any, _ledger: Any) -> None:
+        started.set()
+        gate.wait(10)
+
+    vault.sequencer.run(lambda _s, _l: None)  # the writer is up
+    blocker = vault.sequencer.submit(hold)
+    assert started.wait(10)
+    other_worker = psycopg.connect(direct_url)
+    try:
+        other_worker.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+        queued: list[Future[Any]] = [vault.sequencer.submit(unit) for _ in range(5)]
+        timeouts = UNAVAILABLE_COUNTS.get("timeout", 0)
+        gate.set()  # the next batch (the 5 units) now waits for the lock held above
+        blocker.result(timeout=30)
+        for f in queued:
+            with pytest.raises(DatabaseUnavailable):
+                f.result(timeout=30)
+        cancelled = UNAVAILABLE_COUNTS.get("timeout", 0) - timeouts
+    finally:
+        other_worker.rollback()
+        other_worker.close()
+    assert cancelled == 1  # one wait at the bound for the whole batch

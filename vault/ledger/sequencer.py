@@ -203,7 +203,9 @@ def _deliver(works: Sequence[_Work[Any]]) -> None:
 
 
 def _infra(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) or (
+    """The database, not the unit, failed: the whole batch fails at once (retrying unit
+    by unit would wait out the same timeout once per unit)."""
+    return isinstance(exc, OperationalError | DatabaseUnavailable) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     )
 
