@@ -107,12 +107,8 @@ class _SequencerCollector:
         yield CounterMetricFamily(
             "vault_ledger_units", "units of work committed by the ledger sequencer", value=seq.units
         )
-        depth = getattr(seq, "queue_depth", None)
-        if depth is None:
-            q = getattr(seq, "_queue", None)
-            depth = q.qsize() if q is not None else 0
         yield GaugeMetricFamily(
-            "vault_ledger_queue_depth", "units waiting for the ledger writer", value=depth
+            "vault_ledger_queue_depth", "units waiting for the ledger writer", value=seq.queue_depth
         )
 
 

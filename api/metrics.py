@@ -18,15 +18,13 @@ Register with ``middleware=[metrics.request_metrics]`` in :mod:`api.app`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from time import perf_counter
-from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Histogram
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+
+from vault.ledger.sequencer import BatchStats, Sequencer
 
 REQUEST_SECONDS = Histogram(
     "vault_http_request_duration_seconds",
@@ -48,43 +46,18 @@ COMMIT_SECONDS = Histogram(
 _MARK = "_vault_metrics"
 
 
-def instrument_sequencer(sequencer: Any) -> None:
+def instrument_sequencer(sequencer: Sequencer) -> None:
     """Observe batch sizes and commit durations once per durable group commit, through
-    the sequencer's ``observers`` (it times the COMMIT itself). A sequencer without
-    ``observers`` is observed through its ``on_batch`` hook instead (wrapped once)."""
-    observers = getattr(sequencer, "observers", None)
-    if observers is None:
-        _wrap_on_batch(sequencer)
-        return
-    if any(getattr(o, _MARK, False) for o in observers):
+    the sequencer's ``observers`` (it times the COMMIT itself)."""
+    if any(getattr(o, _MARK, False) for o in sequencer.observers):
         return
 
-    def observed(stats: Any) -> None:
+    def observed(stats: BatchStats) -> None:
         BATCH_ENTRIES.observe(stats.entries)
         COMMIT_SECONDS.observe(stats.commit_seconds)
 
     setattr(observed, _MARK, True)
-    observers.append(observed)
-
-
-def _wrap_on_batch(sequencer: Any) -> None:
-    hook = sequencer.on_batch
-    if getattr(hook, _MARK, False):
-        return
-
-    def observed(session: Session, entries: Sequence[Any]) -> None:
-        if hook is not None:
-            hook(session, entries)
-        BATCH_ENTRIES.observe(len(entries))
-        t0 = perf_counter()
-
-        def committed(_session: Session) -> None:
-            COMMIT_SECONDS.observe(perf_counter() - t0)
-
-        event.listen(session, "after_commit", committed, once=True)
-
-    setattr(observed, _MARK, True)
-    sequencer.on_batch = observed
+    sequencer.observers.append(observed)
 
 
 def _status_class(status: int) -> str:
