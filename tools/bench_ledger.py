@@ -310,7 +310,14 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rng = random.Random(2026)
     tmp = Path(tempfile.mkdtemp(prefix="bench-ledger-"))
-    print(f"bench_ledger: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, tmp {tmp}")
+    # The GIL switch interval `serve` sets (VAULT_GIL_SWITCH_INTERVAL_MS), so the
+    # writer thread competes for the GIL as it does in the server.
+    switch_ms = load_settings({}, data_dir=tmp).gil_switch_interval_ms
+    sys.setswitchinterval(switch_ms / 1000)
+    print(
+        f"bench_ledger: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, tmp {tmp}, "
+        f"GIL switch interval {switch_ms} ms (as serve), load {os.getloadavg()[0]:.1f}"
+    )
     print(f"  {'measure':<58} {'ofpra-vault':>16} {'pymerkle 7':>16}")
 
     if not args.skip_appends:

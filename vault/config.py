@@ -54,6 +54,9 @@ class Settings:
     checkpoint_interval_seconds: float = setting(1.0, "checkpoint at least this often if grown")
     checkpoint_every_entries: int = setting(1000, "checkpoint after this many new entries")
     sequencer_max_batch: int = setting(512, "most units in one group commit")
+    gil_switch_interval_ms: float = setting(
+        0.5, "server's GIL switch interval (ms); Python's default is 5"
+    )
     db_statement_timeout_ms: int = setting(
         15000, "PostgreSQL statement/lock-wait timeout (ms): beyond it, 503; 0 = none"
     )
