@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault.ledger.entries import canonical_json
+from vault.clock import rfc3339
+from vault.ledger.entries import ENTRY_FORMAT_VERSION, canonical_entry, canonical_json
 
 scalars = st.one_of(
     st.none(),
@@ -39,3 +41,24 @@ def test_fast_path_equals_rfc8785(obj: dict[str, Any]) -> None:
 def test_non_ascii_keys_sort_by_utf16_through_the_reference() -> None:
     obj = {"\U0001f600": 1, "\ufb01": 2, "a": 3}
     assert canonical_json(obj) == bytes(rfc8785.dumps(obj))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=12).filter(lambda k: k not in ("v", "type", "seq", "at")),
+        values,
+        max_size=8,
+    ),
+    st.integers(min_value=0, max_value=2**60),
+    st.datetimes(timezones=st.just(UTC)),
+)
+def test_entry_fast_path_equals_rfc8785(fields: dict[str, Any], seq: int, at: datetime) -> None:
+    """``canonical_entry`` checks only the caller's fields on its fast path: its bytes
+    must still be the reference encoding of the whole entry."""
+    body = {"v": ENTRY_FORMAT_VERSION, "type": "POSTED", "seq": seq, "at": rfc3339(at), **fields}
+    try:
+        expected = bytes(rfc8785.dumps(body))
+    except (rfc8785.CanonicalizationError, ValueError, UnicodeEncodeError):
+        return
+    assert canonical_entry("POSTED", seq, at, fields) == expected

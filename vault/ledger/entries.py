@@ -56,6 +56,13 @@ def canonical_entry(type_: str, seq: int, at: datetime, fields: dict[str, Any]) 
         "at": rfc3339(at),
         **fields,
     }
+    # The four envelope values are simple by construction (an ASCII type name, an
+    # index below 2**53, an RFC 3339 string): only the caller's fields are checked.
+    if type(seq) is int and 0 <= seq < _SAFE_INT and _simple(fields):
+        try:
+            return _ENCODER.encode(body).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: let the reference encoder decide
+            pass
     return canonical_json(body)
 
 
@@ -82,6 +89,10 @@ def _simple(value: Any) -> bool:
                 return False
             tv = type(v)
             if tv is str or v is None or tv is bool:
+                continue
+            if tv is int:
+                if not -_SAFE_INT < v < _SAFE_INT:
+                    return False
                 continue
             if not _simple(v):
                 return False
