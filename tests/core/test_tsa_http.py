@@ -4,17 +4,12 @@ loopback, from the blocking checkpoint thread."""
 from __future__ import annotations
 
 import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import START
-from tests.support.tsa_server import tsa_server
+from tests.support.tsa_server import timestamp_http_server, tsa_server
 from vault.clock import FrozenClock
 from vault.errors import SignatureError, UnavailableError
 from vault.pdf.pki import TestPki, load_or_create_test_pki
@@ -24,31 +19,6 @@ from vault.tsa import HttpTimeStamper, LocalTimeStamper, verify_timestamp
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
     return load_or_create_test_pki(tmp_path_factory.mktemp("pki"), START)
-
-
-@contextmanager
-def _replaying_server(body: bytes) -> Iterator[str]:
-    """A 'TSA' that answers every request with the same recorded response."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/timestamp-reply")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/tsa"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_http_tsa_token_verifies_and_the_client_is_reused(pki: TestPki) -> None:
@@ -79,7 +49,7 @@ def test_replayed_tsa_response_is_refused(pki: TestPki, tmp_path: Path) -> None:
 
     _nonce, req = helper.request_cms(hashlib.sha256(b"note").digest(), "sha256")  # type: ignore[no-untyped-call]
     recorded = stamper.respond(tsp.TimeStampReq.load(req.dump())).dump()
-    with _replaying_server(recorded) as url:
+    with timestamp_http_server(lambda _request: recorded) as url:
         ts = HttpTimeStamper(url)
         try:
             with pytest.raises(UnavailableError):

@@ -9,7 +9,7 @@ so the HTTP path is exercised for real on loopback.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,6 +24,18 @@ from vault.tsa import LocalTimeStamper
 def tsa_server(pki: Any, clock: Clock) -> Iterator[str]:
     stamper = LocalTimeStamper.from_test_pki(pki, clock)
 
+    def answer(body: bytes) -> bytes:
+        return bytes(stamper.respond(tsp.TimeStampReq.load(body)).dump())
+
+    with timestamp_http_server(answer) as url:
+        yield url
+
+
+@contextmanager
+def timestamp_http_server(answer: Callable[[bytes], bytes]) -> Iterator[str]:
+    """RFC 3161 section 3.4 transport on loopback: ``answer(request DER) -> response
+    DER`` (a ValueError is a 400)."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
@@ -31,8 +43,7 @@ def tsa_server(pki: Any, clock: Clock) -> Iterator[str]:
                 self.send_error(400)
                 return
             try:
-                req = tsp.TimeStampReq.load(self.rfile.read(length))
-                body = stamper.respond(req).dump()
+                body = answer(self.rfile.read(length))
             except ValueError:
                 self.send_error(400)
                 return
