@@ -76,7 +76,7 @@ from vault.ledger.entries import (
     leaf_hash,
     subject_commitment,
 )
-from vault.ledger.sequencer import AppendedEntry
+from vault.ledger.sequencer import LEDGER_COLUMNS, AppendedEntry
 from vault.ledger.store import ledger_store, lock_writer
 from vault.service import Vault
 from vault.storage import FilesystemBlobStore, new_blob_name, validate_blob_name
@@ -497,21 +497,11 @@ def _bind(conn: Connection, column: Any, value: Any) -> Any:
 
 
 def _insert_entries(conn: Connection, appended: Sequence[AppendedEntry], when: Any) -> None:
-    cols = (
-        "seq",
-        "type",
-        "entry",
-        "leaf_hash",
-        "chain",
-        "document_id",
-        "account_id",
-        "recorded_at",
-    )
     rows = (
         (e.seq, e.type, e.entry, e.leaf_hash, e.chain, e.document_id, e.account_id, when)
         for e in appended
     )
-    _copy_rows(conn, _ENTRIES.name, cols, rows)
+    _copy_rows(conn, _ENTRIES.name, LEDGER_COLUMNS, rows)
 
 
 def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -434,7 +434,8 @@ class BatchStats:
     commit_seconds: float
 
 
-_COLUMNS = (
+#: Column order of a ledger row as the writer and the bulk seed insert it.
+LEDGER_COLUMNS = (
     "seq",
     "type",
     "entry",
@@ -460,7 +461,7 @@ class _Sql:
         p = "?" if dialect.paramstyle == "qmark" else "%s"
         table = LEDGER_TABLE.name
         procs = []
-        for i, name in enumerate(_COLUMNS):
+        for i, name in enumerate(LEDGER_COLUMNS):
             col_type = LEDGER_TABLE.c[name].type
             if isinstance(col_type, LargeBinary):
                 # Both drivers take ``bytes`` as a BLOB/bytea as is; SQLAlchemy's
@@ -473,14 +474,14 @@ class _Sql:
             lock="SELECT pg_advisory_xact_lock(%s)" if dialect.name == "postgresql" else None,
             tail=f"SELECT seq, chain FROM {table} ORDER BY seq DESC LIMIT 1",  # noqa: S608 -- constant names
             insert=(
-                f"INSERT INTO {table} ({', '.join(_COLUMNS)}) "  # noqa: S608 -- constant names
-                f"VALUES ({', '.join([p] * len(_COLUMNS))})"
+                f"INSERT INTO {table} ({', '.join(LEDGER_COLUMNS)}) "  # noqa: S608 -- constant names
+                f"VALUES ({', '.join([p] * len(LEDGER_COLUMNS))})"
             ),
             processors=tuple(procs),
         )
 
     def rows(self, appended: Sequence[AppendedEntry]) -> list[tuple[Any, ...]]:
-        """Parameter rows in ``_COLUMNS`` order, converted by the column types."""
+        """Parameter rows in ``LEDGER_COLUMNS`` order, converted by the column types."""
         procs = self.processors
         out = []
         for e in appended:
