@@ -223,7 +223,9 @@ def check_database(s: Settings, c: _Collector, clock: Clock) -> None:
         c.fail("database", f"no database at {u.database}: run `ofpra-vault migrate`")
         return
     # A short connect timeout: an unreachable server must be reported, not waited on.
-    extra = {"connect_args": {"connect_timeout": 5}} if u.get_backend_name() == "postgresql" else {}
+    extra: dict[str, Any] = (
+        {"connect_args": {"connect_timeout": 5}} if u.get_backend_name() == "postgresql" else {}
+    )
     engine = make_engine(url, immediate=False, **extra)
     try:
         try:
