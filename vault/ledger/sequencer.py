@@ -470,13 +470,15 @@ class _Sql:
             proc = col_type._cached_bind_processor(dialect)
             if proc is not None:
                 procs.append((i, proc))
+        # Only constant identifiers (this module's table and column names) and
+        # placeholders are formatted in; every value is a bound parameter.
+        cols, marks = ", ".join(LEDGER_COLUMNS), ", ".join([p] * len(LEDGER_COLUMNS))
+        tail = f"SELECT seq, chain FROM {table} ORDER BY seq DESC LIMIT 1"  # noqa: S608  # nosec B608
+        insert = f"INSERT INTO {table} ({cols}) VALUES ({marks})"  # noqa: S608  # nosec B608
         return cls(
             lock="SELECT pg_advisory_xact_lock(%s)" if dialect.name == "postgresql" else None,
-            tail=f"SELECT seq, chain FROM {table} ORDER BY seq DESC LIMIT 1",  # noqa: S608 -- constant names
-            insert=(
-                f"INSERT INTO {table} ({', '.join(LEDGER_COLUMNS)}) "  # noqa: S608 -- constant names
-                f"VALUES ({', '.join([p] * len(LEDGER_COLUMNS))})"
-            ),
+            tail=tail,
+            insert=insert,
             processors=tuple(procs),
         )
 
