@@ -41,6 +41,7 @@ import json
 import re
 import sys
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -468,7 +469,7 @@ def verify(
             proof[k]
         for n in ("document.pdf", "attestation.pdf"):
             files[n]
-    except (zipfile.BadZipFile, KeyError, ValueError, Fail, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, KeyError, ValueError, Fail, OSError) as exc:
         res.fail("bundle", f"not a proof file: {exc!r}")
         return res, info
     if jcs(proof) != raw:

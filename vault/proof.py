@@ -30,6 +30,7 @@ import io
 import json
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -651,7 +652,8 @@ def _read_zip(c: _Checks, source: str | Path | bytes, max_size: int | None) -> d
             if len(set(names)) != len(names):
                 raise zipfile.BadZipFile("duplicate file names")
             return {i.filename: zf.read(i) for i in zf.infolist()}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    # zlib.error: a corrupted deflate stream (a flipped byte inside a member).
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
         c.fail("bundle", f"not a readable ZIP: {exc}", f"ZIP illisible : {exc}")
         raise _Abort() from exc
 

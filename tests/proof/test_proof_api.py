@@ -3,9 +3,11 @@ and the applicant's sealed download checked by poppler's pdfsig."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,33 @@ def test_public_verify_endpoint(posted: dict[str, Any]) -> None:
     assert r.status_code == 200 and r.json()["ok"] is False
     r = client.post("/api/v1/proofs/verify", content=b"x", headers={"Content-Type": "text/plain"})
     assert r.status_code == 415
+
+
+def test_attack_corrupted_deflate_stream_in_uploaded_proof(posted: dict[str, Any]) -> None:
+    """A byte flipped inside a compressed member (not in the ZIP structure) breaks the
+    deflate stream itself: a verdict "not valid", never a 500."""
+    client, staff = posted["client"], posted["staff"]
+    data = bytearray(get_proof(client, staff["court"], posted["document_id"]))
+    client.cookies.clear()
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        member = max(
+            (i for i in zf.infolist() if i.compress_type == zipfile.ZIP_DEFLATED),
+            key=lambda i: i.compress_size,
+        )
+    # Local file header: 30 bytes + name + extra, then the compressed data.
+    name_len = int.from_bytes(data[member.header_offset + 26 : member.header_offset + 28], "little")
+    extra_len = int.from_bytes(
+        data[member.header_offset + 28 : member.header_offset + 30], "little"
+    )
+    start = member.header_offset + 30 + name_len + extra_len
+    for offset in (start + 2, start + member.compress_size // 2):
+        bad = bytearray(data)
+        bad[offset] ^= 0xFF
+        r = client.post(
+            "/api/v1/proofs/verify", content=bytes(bad), headers={"Content-Type": "application/zip"}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["ok"] is False
 
 
 def test_attack_oversized_upload_to_public_verifier(posted: dict[str, Any]) -> None:
