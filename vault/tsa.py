@@ -292,8 +292,6 @@ class HttpTimeStamper(_PyHankoHTTPTimeStamper):
 
     def __init__(self, url: str, *, timeout: float = 5.0, https: bool = False) -> None:
         super().__init__(url, https=https, timeout=timeout)
-        self._tsa_url = url
-        self._tsa_timeout = timeout
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
 
@@ -315,10 +313,10 @@ class HttpTimeStamper(_PyHankoHTTPTimeStamper):
         )
         try:
             r = self._http().post(
-                self._tsa_url,
+                self.url,
                 content=req.dump(),
                 headers=set_tsp_headers({}),
-                timeout=self._tsa_timeout,
+                timeout=self.timeout,
             )
             r.raise_for_status()
             resp = tsp.TimeStampResp.load(r.content)

@@ -12,26 +12,16 @@ checks (DESIGN.md section 7) must never silently disappear in CI.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from datetime import UTC, datetime
 
 import pytest
 
+from tests.support.services import require_tool
 from vault.clock import SystemClock
 from vault.pdf.pki import TestPki, generate_test_pki
 from vault.pdf.seal import Sealer
 from vault.tsa import LocalTimeStamper
-
-
-def require_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; it is required in CI")
-        pytest.skip(message)
-    return path
 
 
 def make_pdf(text: str = "Convocation à un entretien", *, pad_to: int = 0) -> bytes:

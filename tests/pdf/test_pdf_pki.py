@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.pdf.conftest import require_tool
+from tests.support.services import require_tool
 from vault.errors import ConfigurationError
 from vault.pdf.pki import (
     CRL_VALIDITY,

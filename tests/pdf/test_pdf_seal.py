@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-from tests.pdf.conftest import make_pdf, require_tool
+from tests.pdf.conftest import make_pdf
+from tests.support.services import require_tool
 from vault.clock import FrozenClock, SystemClock
 from vault.errors import ConfigurationError, InvalidPdf
 from vault.pdf.pki import TestPki

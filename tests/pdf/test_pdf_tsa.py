@@ -16,7 +16,7 @@ from asn1crypto import tsp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.pdf.conftest import require_tool
+from tests.support.services import require_tool
 from vault.clock import FrozenClock
 from vault.errors import SignatureError
 from vault.pdf.pki import TestPki

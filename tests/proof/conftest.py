@@ -9,8 +9,6 @@ place of ``VAULT_TSA_URL`` (no TSA server is reachable from the test machines).
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,15 +34,6 @@ def clock() -> FrozenClock:
     the vault's clock: starting the frozen clock at "now" keeps the two in step.
     Tests advance it as usual."""
     return FrozenClock(datetime.now(UTC).replace(microsecond=0))
-
-
-def require_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is not installed; it is required in CI")
-        pytest.skip(f"{name} is not installed")
-    return path
 
 
 def production_pki(vault: Vault, clock: FrozenClock) -> TestPki:

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import select
 
 from tests.conftest import auth, make_pdf, new_registration, post_pdf
-from tests.proof.conftest import get_proof, require_tool, root_pem
+from tests.proof.conftest import get_proof, root_pem
+from tests.support.services import require_tool
 from vault.db.models import AccessLog
 from vault.proof import verify_bundle
 

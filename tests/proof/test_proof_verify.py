@@ -27,7 +27,8 @@ import pytest
 import rfc8785
 
 from tests.conftest import auth
-from tests.proof.conftest import get_proof, require_tool, root_pem
+from tests.proof.conftest import get_proof, root_pem
+from tests.support.services import require_tool
 from vault.notify import sweep_notifications
 from vault.proof import verify_bundle
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,3 +66,15 @@ def s3_settings() -> dict[str, str]:
         "s3_region": os.environ.get("VAULT_S3_REGION", "us-east-1"),
         "s3_secure": os.environ.get("VAULT_S3_SECURE", "false"),
     }
+
+
+def require_tool(name: str) -> str:
+    """The path of command-line tool ``name``; skipped locally if missing, a failure
+    under CI=true (where scripts/test.sh installs it)."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed"
+        if IN_CI:
+            pytest.fail(f"{message}; it is required in CI", pytrace=False)
+        pytest.skip(message)
+    return path
