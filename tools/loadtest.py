@@ -18,9 +18,10 @@ What it does, in order:
    first-open scenario (rate x duration of them, never opened), small documents
    opened once (for proof exports);
 4. runs each scenario with Locust (tools/loadtest_locustfile.py), headless, one at a
-   time, at its offered rate (open loop: ``constant_throughput`` pacing, users =
-   rate / per-user rate), then, with ``--saturate``, closed-loop with no think time
-   to find the saturation throughput;
+   time, at its offered rate (open loop: Poisson arrivals, users = rate / per-user
+   rate, each user a Poisson process started at a random instant; response times to
+   the last byte of the body), then, with ``--saturate``, closed-loop with no think
+   time to find the saturation throughput;
 5. prints one table: p50 / p95 / p99 (ms), achieved throughput, error rate, next to
    the offered rate and the issue's goals; writes it as JSON too (``--out``);
 6. on PostgreSQL, runs ``ofpra-vault ledger verify`` (no gaps after concurrent
@@ -56,6 +57,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 LOCUSTFILE = Path(__file__).with_name("loadtest_locustfile.py")
+#: First-open documents per seeded owner (an asylum file holds a handful to a few dozen).
+OPEN_DOCS_PER_OWNER = 20
 PASSWORD = "correct horse battery staple"  # noqa: S105 -- throwaway test accounts
 
 #: scenario -> (Locust class, default offered rate req/s, per-user rate, goal text)
@@ -411,7 +414,10 @@ def seed(
         applicants = list(pool.map(new_applicant, range(args.applicants)))
         t1 = time.monotonic()
         n_open = int(args.rate_open * args.open_duration * 1.1) if "open" in args.scenarios else 0
-        owners = [applicants[i % len(applicants)] for i in range(n_open)]
+        # The 1 MB documents belong to their own applicants, OPEN_DOCS_PER_OWNER each, so
+        # the list scenario's applicants keep an ordinary handful of documents.
+        inbox = list(pool.map(new_applicant, range(-(-n_open // OPEN_DOCS_PER_OWNER))))
+        owners = [inbox[i // OPEN_DOCS_PER_OWNER] for i in range(n_open)]
         first_open = [
             {"id": d, "token": a["token"]}
             for a, d in zip(owners, pool.map(lambda a: post(a, pdf_1m), owners), strict=True)
@@ -685,6 +691,12 @@ def main() -> None:
         "needed before commit 4d86b8e, where serve failed to start with a seal",
     )
     p.add_argument("--keep", action="store_true", help="keep the database and bucket")
+    p.add_argument(
+        "--hold",
+        type=int,
+        default=0,
+        help="after seeding, keep the server up this many seconds before the scenarios",
+    )
     p.add_argument("--out", default="", help="write the rows as JSON here")
     args = p.parse_args()
     if args.compare:
@@ -716,6 +728,9 @@ def main() -> None:
             return
         base = stack.enter_context(server(env, args.workers, work))
         seed_file = seed(base, env, args, work, old_docs)
+        if args.hold:  # profile by hand: py-spy on the server, Locust with LOADTEST_SEED
+            print(f"serving {base} for {args.hold} s; LOADTEST_SEED={seed_file}", flush=True)
+            time.sleep(args.hold)
         for name in args.scenarios:
             rate = getattr(args, f"rate_{name}")
             seconds = args.open_duration if name == "open" else args.duration
