@@ -43,6 +43,17 @@ COMMIT_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
 )
 
+BATCH_SECONDS = Histogram(
+    "vault_ledger_batch_seconds",
+    "duration of a group commit's transaction, BEGIN to durable COMMIT",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+)
+QUEUE_SECONDS = Histogram(
+    "vault_ledger_queue_wait_seconds",
+    "how long the oldest unit of a group commit waited for the writer before it began",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+)
+
 _MARK = "_vault_metrics"
 
 
@@ -55,6 +66,8 @@ def instrument_sequencer(sequencer: Sequencer) -> None:
     def observed(stats: BatchStats) -> None:
         BATCH_ENTRIES.observe(stats.entries)
         COMMIT_SECONDS.observe(stats.commit_seconds)
+        BATCH_SECONDS.observe(stats.batch_seconds)
+        QUEUE_SECONDS.observe(stats.queue_seconds)
 
     setattr(observed, _MARK, True)
     sequencer.observers.append(observed)

@@ -325,11 +325,25 @@ def list_documents(vault: Vault, principal: Principal) -> list[DocumentSummary]:
         return [DocumentSummary._make(r) for r in rows]
 
 
-def _own_document(s: DbSession, principal: Principal, document_id: str) -> Document:
-    doc = s.get(Document, document_id) if _is_uuid(document_id) else None
-    if doc is None or principal.kind != "applicant" or doc.account_id != principal.id:
+#: The document and its account in one statement (the first-access unit needs both).
+_DOC_WITH_ACCOUNT = (
+    select(Document, Account)
+    .join(Account, Account.id == Document.account_id)
+    .where(Document.id == bindparam("document_id"))
+)
+
+
+def _own_document(
+    s: DbSession, principal: Principal, document_id: str
+) -> tuple[Document, Account]:
+    row = (
+        s.execute(_DOC_WITH_ACCOUNT, {"document_id": document_id}).first()
+        if _is_uuid(document_id)
+        else None
+    )
+    if row is None or principal.kind != "applicant" or row[0].account_id != principal.id:
         raise DocumentNotFound()
-    return doc
+    return row[0], row[1]
 
 
 def _is_uuid(value: str) -> bool:
@@ -349,7 +363,7 @@ def record_first_access(
     hooks: list[FirstAccessHook] = vault.hooks("first_access_hooks")
 
     def unit(s: DbSession, ledger: LedgerAppender) -> datetime:
-        doc = _own_document(s, principal, document_id)
+        doc, acc = _own_document(s, principal, document_id)
         if access_action is not None:
             log_access(vault, principal, doc.account_id, access_action, document_id, s=s)
         if doc.first_access_at is not None:
@@ -366,8 +380,6 @@ def record_first_access(
             s.refresh(doc)
             assert doc.first_access_at is not None
             return doc.first_access_at
-        acc = s.get(Account, doc.account_id)
-        assert acc is not None
         doc.first_access_at = at
         ledger.append(
             EntryType.FIRST_ACCESS,
@@ -403,7 +415,9 @@ def log_access(
         "at": vault.clock.now(),
     }
     if s is not None:
-        s.add(AccessLog(**values))
+        # In the caller's transaction, as Core: no unit-of-work pass for one row (this
+        # runs in the ledger writer on a first download).
+        s.connection().execute(_ACCESS_LOG_INSERT, values)
         return
     # An applicant reading their own space: the row's loss on a power failure harms
     # no one (it reports the applicant to themself), so it skips the fsync that would

@@ -66,6 +66,9 @@ def test_metrics_expose_sequencer_and_request_latency_and_move_after_a_post(
     assert _get(after, "vault_ledger_commit_seconds_count") > _get(
         before, "vault_ledger_commit_seconds_count"
     )
+    for name in ("vault_ledger_batch_seconds", "vault_ledger_queue_wait_seconds"):
+        assert _get(after, f"{name}_count") > _get(before, f"{name}_count")
+        assert _get(after, f"{name}_sum") >= _get(before, f"{name}_sum")
     assert _get(after, "vault_ledger_queue_depth") >= 0
     assert vault.sequencer.units == _get(after, "vault_ledger_units_total")
 

@@ -25,7 +25,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session as DbSession
 
 from vault.alerts.channels import ChannelName
@@ -122,19 +124,17 @@ def _commitment(account: Account | None) -> str | None:
 
 #: Core statements, built once: these run inside ledger units (first access, posting),
 #: in the sequencer's writer thread, where the ORM's per-statement work dominated.
+#: A row is inserted at most once per ``(dedupe_key, channel)`` (the unique constraint
+#: ``uq_alert_outbox_dedupe``): one ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``
+#: instead of a look-up then an insert, so a duplicate is skipped by the database
+#: itself and the writer makes one round trip per row, not two.
 _OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
-_EXISTS = (
-    select(_OUTBOX.c.id)
-    .where(_OUTBOX.c.dedupe_key == bindparam("k"), _OUTBOX.c.channel == bindparam("c"))
-    .limit(1)
-)
-_INSERT = insert(_OUTBOX)
-
-
-def _exists(s: DbSession, dedupe_key: str, channel: str) -> bool:
-    # Every outbox row this session adds goes through _add_row, which writes at once:
-    # nothing is pending in the session for a Core query to miss.
-    return s.connection().execute(_EXISTS, {"k": dedupe_key, "c": channel}).first() is not None
+_INSERT_ONCE = {
+    name: dialect.insert(_OUTBOX)
+    .on_conflict_do_nothing(index_elements=[_OUTBOX.c.dedupe_key, _OUTBOX.c.channel])
+    .returning(_OUTBOX.c.id)
+    for name, dialect in (("sqlite", sqlite_dialect), ("postgresql", postgresql_dialect))
+}
 
 
 def _check_dedupe_key(dedupe_key: str) -> None:
@@ -160,8 +160,9 @@ def _add_row(
     document_id: str | None,
     destination: str | None,
     status: str = "pending",
-) -> int:
-    """Insert one outbox row now (Core); returns its id."""
+) -> int | None:
+    """Insert one outbox row now (Core); its id, or None if ``(dedupe_key, channel)``
+    was already queued (idempotent: nothing written)."""
     now = vault.clock.now()
     binding = row_binding(dedupe_key, channel)
     values = {
@@ -185,10 +186,9 @@ def _add_row(
         "created_at": now,
         "updated_at": now,
     }
-    result = s.connection().execute(_INSERT, values)
-    pk = result.inserted_primary_key
-    assert pk is not None  # a Core insert of one row always reports its key
-    return int(pk[0])
+    conn = s.connection()
+    row = conn.execute(_INSERT_ONCE[conn.dialect.name], values).first()
+    return None if row is None else int(row[0])
 
 
 def record_no_channel(
@@ -204,9 +204,7 @@ def record_no_channel(
     reason: str,
 ) -> None:
     """``ALERT_SENT`` outcome ``no_channel`` once per dedupe key (tombstone row)."""
-    if _exists(s, dedupe_key, "none"):
-        return
-    _add_row(
+    row_id = _add_row(
         s,
         vault,
         dedupe_key=dedupe_key,
@@ -220,6 +218,8 @@ def record_no_channel(
         destination=destination,
         status="no_channel",
     )
+    if row_id is None:
+        return  # already recorded for this dedupe key
     fields: dict[str, Any] = {
         "channel": "none",
         "outcome": "no_channel",
@@ -291,8 +291,6 @@ def enqueue_applicant_message(
         return []
     ids = []
     for channel, recipient in contacts.items():
-        if _exists(s, dedupe_key, channel):
-            continue
         row_id = _add_row(
             s,
             vault,
@@ -306,7 +304,8 @@ def enqueue_applicant_message(
             document_id=document_id,
             destination=None,
         )
-        ids.append(row_id)
+        if row_id is not None:
+            ids.append(row_id)
     return ids
 
 
@@ -360,8 +359,6 @@ def enqueue_office_message(
         return []
     validate(kind, **context)  # fail the event, not the dispatcher (no portal_url here)
     channel, recipient = office_channel_for(destination)
-    if _exists(s, dedupe_key, channel):
-        return []
     row_id = _add_row(
         s,
         vault,
@@ -375,7 +372,7 @@ def enqueue_office_message(
         document_id=document_id,
         destination=destination_name,
     )
-    return [row_id]
+    return [] if row_id is None else [row_id]
 
 
 def reseal_outbox(vault: Vault) -> int:

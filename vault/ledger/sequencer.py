@@ -134,9 +134,21 @@ class _Work(Generic[T]):
     one ``call_soon_threadsafe`` per loop per batch; :meth:`Sequencer.submit` callers
     get a ``concurrent.futures.Future``."""
 
-    __slots__ = ("afut", "future", "lock", "loop", "ok", "savepoint", "state", "unit", "value")
+    __slots__ = (
+        "afut",
+        "future",
+        "lock",
+        "loop",
+        "ok",
+        "savepoint",
+        "state",
+        "submitted",
+        "unit",
+        "value",
+    )
 
     def __init__(self, unit: Unit[T], savepoint: bool) -> None:
+        self.submitted = time.perf_counter()
         self.unit = unit
         self.savepoint = savepoint
         self.state = _PENDING
@@ -354,6 +366,7 @@ class Sequencer:
         outcomes: list[tuple[bool, Any]] = []
         after: list[Callable[[], None]] = []
         sql = self._sql
+        t_begin = time.perf_counter()
         with self._engine.connect() as conn:
             trans = conn.begin()  # BEGIN IMMEDIATE on SQLite (vault.db.engine)
             try:
@@ -363,7 +376,8 @@ class Sequencer:
             except BaseException:
                 trans.rollback()
                 raise
-        commit_seconds = time.perf_counter() - t_commit
+        t_end = time.perf_counter()
+        commit_seconds = t_end - t_commit
         for done in after:
             try:
                 done()
@@ -373,7 +387,15 @@ class Sequencer:
         self.entries += len(ledger.appended)
         for observe in self.observers:
             try:
-                observe(BatchStats(len(batch), len(ledger.appended), commit_seconds))
+                observe(
+                    BatchStats(
+                        len(batch),
+                        len(ledger.appended),
+                        commit_seconds,
+                        batch_seconds=t_end - t_begin,
+                        queue_seconds=t_begin - min(w.submitted for w in batch),
+                    )
+                )
             except Exception:
                 log.exception("sequencer observer failed")
         return outcomes
@@ -431,7 +453,9 @@ class BatchStats:
 
     units: int
     entries: int
-    commit_seconds: float
+    commit_seconds: float  # the durable COMMIT alone
+    batch_seconds: float = 0.0  # BEGIN to durable COMMIT: units, inserts, tiles, commit
+    queue_seconds: float = 0.0  # how long the batch's oldest unit waited for the writer
 
 
 #: Column order of a ledger row as the writer and the bulk seed insert it.
