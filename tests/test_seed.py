@@ -8,16 +8,19 @@ the rate is measured by ``ofpra-vault seed`` itself (see docs/deploy.md and issu
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 
+import pytest
 from sqlalchemy import func, select
 
 from vault import accounts, documents
+from vault.config import Settings
 from vault.db.models import Account, Document
 from vault.ledger.verify import verify_ledger
 from vault.principal import Principal
 from vault.proof import write_proof
 from vault.seed import SEED_PASSWORD, seed
-from vault.service import Vault
+from vault.service import Vault, open_vault
 
 
 def test_seeded_vault_verifies_opens_and_logs_in(vault: Vault) -> None:
@@ -69,3 +72,21 @@ def test_bulk_settings_do_not_outlive_the_seed(vault: Vault) -> None:
         assert raw is not None
         assert raw.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert raw.execute("PRAGMA cache_size").fetchone()[0] != -262144
+
+
+def test_seed_is_not_cancelled_by_the_online_statement_timeout(
+    vault: Vault, settings: Settings
+) -> None:
+    """PostgreSQL: one seed batch is a COPY of up to millions of entries; the request
+    timeout (VAULT_DB_STATEMENT_TIMEOUT_MS) cancelled a 10-million-entry seed. The
+    seed lifts it for its own transactions only."""
+    if vault.write_engine.dialect.name != "postgresql":
+        pytest.skip("statement_timeout is PostgreSQL's")
+    strict = open_vault(replace(settings, db_statement_timeout_ms=100), clock=vault.clock)
+    try:
+        report = seed(strict, documents=5, entries=150_000, batch=5)  # one COPY
+        assert report.ledger_size == 150_000
+        with strict.write_engine.connect() as conn:  # back to the online timeout
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "100ms"
+    finally:
+        strict.close()

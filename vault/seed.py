@@ -320,6 +320,11 @@ def _commit_batch(
         if pg:
             lock_writer(s)
             conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            # A batch is one COPY of up to millions of entries: the online statement
+            # timeout (VAULT_DB_STATEMENT_TIMEOUT_MS, 15 s) is for requests, not for
+            # this offline load, and cancelled a 10-million-entry seed. For this
+            # transaction only (the writer-lock wait above stays bounded).
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         tail = s.execute(
             select(LedgerEntry.seq, LedgerEntry.chain).order_by(LedgerEntry.seq.desc()).limit(1)
         ).first()
