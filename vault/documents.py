@@ -33,6 +33,7 @@ from typing import Any, BinaryIO, NamedTuple, cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from vault.crypto.envelope import EncryptionContext, decrypt_stream, encrypt_stream
 from vault.crypto.keys import (
@@ -325,6 +326,13 @@ def list_documents(vault: Vault, principal: Principal) -> list[DocumentSummary]:
         return [DocumentSummary._make(r) for r in rows]
 
 
+#: The first access is claimed once: only while first_access_at is still NULL.
+_FIRST_ACCESS_CLAIM = (
+    update(cast(Table, Document.__table__))
+    .where(_DOCS.id == bindparam("document_id"), _DOCS.first_access_at.is_(None))
+    .values(first_access_at=bindparam("at"))
+)
+
 #: The document and its account in one statement (the first-access unit needs both).
 _DOC_WITH_ACCOUNT = (
     select(Document, Account)
@@ -370,17 +378,14 @@ def record_first_access(
             return doc.first_access_at
         at = vault.clock.now()
         # Core (not an ORM bulk update): no session synchronisation pass in the writer
-        # thread; the ORM object is brought in line just below.
-        res = s.connection().execute(
-            update(Document.__table__)  # type: ignore[arg-type]
-            .where(_DOCS.id == document_id, _DOCS.first_access_at.is_(None))
-            .values(first_access_at=at)
-        )
+        # thread. The ORM object is brought in line as already stored, so the flush
+        # does not write first_access_at a second time.
+        res = s.connection().execute(_FIRST_ACCESS_CLAIM, {"document_id": document_id, "at": at})
         if res.rowcount != 1:
             s.refresh(doc)
             assert doc.first_access_at is not None
             return doc.first_access_at
-        doc.first_access_at = at
+        set_committed_value(doc, "first_access_at", at)
         ledger.append(
             EntryType.FIRST_ACCESS,
             at=at,

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from tests.support.services import IN_CI
+from tests.support.services import unavailable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -47,10 +47,7 @@ CHROMIUM_ARGS = [
 
 
 def _missing(msg: str) -> NoReturn:
-    msg += " (run scripts/browser-deps.sh)"
-    if IN_CI:
-        pytest.fail(msg + " -- under CI=true browser tests must run, not skip", pytrace=False)
-    pytest.skip(msg)
+    unavailable(msg + " (run scripts/browser-deps.sh)")
 
 
 def _free_port() -> int:

@@ -23,7 +23,7 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select
 
 from tests.conftest import FAST_ARGON2, auth, make_pdf, post_pdf
-from tests.support.services import IN_CI, s3_settings
+from tests.support.services import s3_settings, unavailable
 from vault.config import Settings, load_settings
 from vault.db.models import Document, LedgerEntry
 from vault.service import Vault
@@ -34,10 +34,7 @@ PORT = 55491
 def _pg_bin() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
     if not found:
-        msg = "no PostgreSQL binaries under /usr/lib/postgresql"
-        if IN_CI:
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg)
+        unavailable("no PostgreSQL binaries under /usr/lib/postgresql")
     return found[-1].parent
 
 

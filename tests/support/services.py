@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import psycopg
 import pytest
@@ -15,14 +16,22 @@ from psycopg import sql
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def unavailable(msg: str) -> NoReturn:
+    """A required service or tool is missing: skip on a workstation, fail under
+    CI=true (scripts/test.sh installs and starts everything; a skip there would hide
+    the tests that matter most)."""
+    if IN_CI:
+        pytest.fail(msg + " -- under CI=true this test must run, not skip", pytrace=False)
+    pytest.skip(msg)
+
+
 def require(env_var: str, what: str) -> str:
     value = os.environ.get(env_var)
     if value:
         return value
-    msg = f"{what} is not available ({env_var} is not set): run the suite with scripts/test.sh"
-    if IN_CI:
-        pytest.fail(msg + " -- under CI=true this test must run, not skip", pytrace=False)
-    pytest.skip(msg)
+    unavailable(
+        f"{what} is not available ({env_var} is not set): run the suite with scripts/test.sh"
+    )
 
 
 def pg_admin_url() -> str:
@@ -73,8 +82,5 @@ def require_tool(name: str) -> str:
     under CI=true (where scripts/test.sh installs it)."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed"
-        if IN_CI:
-            pytest.fail(f"{message}; it is required in CI", pytrace=False)
-        pytest.skip(message)
+        unavailable(f"{name} is not installed")
     return path

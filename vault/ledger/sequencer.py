@@ -454,8 +454,8 @@ class BatchStats:
     units: int
     entries: int
     commit_seconds: float  # the durable COMMIT alone
-    batch_seconds: float = 0.0  # BEGIN to durable COMMIT: units, inserts, tiles, commit
-    queue_seconds: float = 0.0  # how long the batch's oldest unit waited for the writer
+    batch_seconds: float  # BEGIN to durable COMMIT: units, inserts, tiles, commit
+    queue_seconds: float  # how long the batch's oldest unit waited for the writer
 
 
 #: Column order of a ledger row as the writer and the bulk seed insert it.
